@@ -1,0 +1,108 @@
+// Layer helpers for generated student architectures. A NetBuilder records which
+// initializers are trainable, which skip weight decay, and which are buffers
+// (BatchNorm running statistics) so step.ts can wire them up.
+// Train mode: BatchNormalization with training_mode=1 (batch statistics; the running
+// stats come out as extra outputs). Eval mode: the inference form on running stats.
+import { Builder } from '../builder.js';
+import { Ops } from '../ops.js';
+import { A, type Graph } from '../ir.js';
+import { tensor } from '../tensor.js';
+import { Rng } from '../../util/rng.js';
+import type { TrainableModel } from '../../train/step.js';
+
+export type Mode = 'train' | 'eval';
+export type Init = 'he' | 'zeros' | 'ones' | { uniform: number } | { normal: number };
+
+export interface ConvOpts {
+  stride?: number;
+  pad?: number;
+  groups?: number;
+  bias?: boolean;
+}
+
+export class NetBuilder {
+  readonly b: Builder;
+  readonly o: Ops;
+  readonly params: string[] = [];
+  readonly noDecay: string[] = [];
+  readonly buffers: Record<string, string> = {};
+  private readonly rng: Rng;
+
+  constructor(name: string, readonly mode: Mode, seed: number) {
+    this.b = new Builder(name);
+    this.o = new Ops(this.b);
+    this.rng = new Rng(seed);
+  }
+
+  param(name: string, dims: number[], init: Init, decay = true): string {
+    const n = dims.reduce((a, d) => a * d, 1);
+    const fanIn = dims.length > 1 ? n / dims[0] : n;
+    const values = new Float32Array(n);
+    for (let i = 0; i < n; i++) {
+      if (init === 'ones') values[i] = 1;
+      else if (init === 'he') values[i] = this.rng.normal() * Math.sqrt(2 / fanIn);
+      else if (typeof init === 'object' && 'uniform' in init) values[i] = (2 * this.rng.next() - 1) * init.uniform;
+      else if (typeof init === 'object' && 'normal' in init) values[i] = this.rng.normal() * init.normal;
+    }
+    this.b.initializer(name, tensor('float32', dims, values));
+    this.params.push(name);
+    if (!decay) this.noDecay.push(name);
+    return name;
+  }
+
+  conv(x: string, name: string, cout: number, k: number, opts: ConvOpts = {}): string {
+    const cin = this.b.shape(x)[1];
+    const groups = opts.groups ?? 1;
+    const w = this.param(`${name}.weight`, [cout, cin / groups, k, k], 'he');
+    const ins = [x, w];
+    if (opts.bias) ins.push(this.param(`${name}.bias`, [cout], 'zeros', false));
+    const pad = opts.pad ?? Math.floor(k / 2);
+    return this.b.op('Conv', ins, {
+      kernel_shape: [k, k], strides: [opts.stride ?? 1, opts.stride ?? 1], pads: [pad, pad, pad, pad], group: groups,
+    }, { outputs: [this.b.fresh(name)] });
+  }
+
+  bn(x: string, name: string): string {
+    const c = this.b.shape(x)[1];
+    const scale = this.param(`${name}.weight`, [c], 'ones', false);
+    const bias = this.param(`${name}.bias`, [c], 'zeros', false);
+    const mean = this.b.initializer(`${name}.running_mean`, tensor('float32', [c], new Float32Array(c)));
+    const vr = this.b.initializer(`${name}.running_var`, tensor('float32', [c], new Float32Array(c).fill(1)));
+    const attrs = { epsilon: A.float(1e-5), momentum: A.float(0.9) };
+    if (this.mode === 'eval') return this.b.op('BatchNormalization', [x, scale, bias, mean, vr], attrs, { outputs: [this.b.fresh(name)] });
+    const [y, rm, rv] = this.b.opN('BatchNormalization', [x, scale, bias, mean, vr], { ...attrs, training_mode: 1 },
+      { outputs: [this.b.fresh(name), this.b.fresh(`${name}.running_mean_next`), this.b.fresh(`${name}.running_var_next`)] });
+    this.buffers[mean] = rm;
+    this.buffers[vr] = rv;
+    return y;
+  }
+
+  /** y = x W^T + b with W [out, in] (PyTorch layout), PyTorch's default uniform init */
+  linear(x: string, name: string, out: number, bias = true): string {
+    const inDim = this.b.shape(x)[1];
+    const bound = 1 / Math.sqrt(inDim);
+    const w = this.param(`${name}.weight`, [out, inDim], { uniform: bound });
+    const ins = [x, w];
+    if (bias) ins.push(this.param(`${name}.bias`, [out], { uniform: bound }, false));
+    return this.b.op('Gemm', ins, { transB: 1 }, { outputs: [this.b.fresh(name)] });
+  }
+
+  relu(x: string): string {
+    return this.o.relu(x);
+  }
+
+  maxPool(x: string, k: number, stride = k): string {
+    return this.b.op('MaxPool', [x], { kernel_shape: [k, k], strides: [stride, stride] });
+  }
+
+  /** global average pool flattened to [N, C] */
+  pool(x: string): string {
+    return this.o.flatten(this.b.op('GlobalAveragePool', [x]), 1);
+  }
+
+  finish(input: string, outputs: Record<string, string>): TrainableModel & { graph: Graph } {
+    for (const [k, v] of Object.entries(outputs)) this.b.output(v, k);
+    const named = Object.fromEntries(Object.keys(outputs).map((k) => [k, k]));
+    return { graph: this.b.graph, input, outputs: named, params: this.params, buffers: this.buffers, noDecay: this.noDecay };
+  }
+}

@@ -1,0 +1,106 @@
+// The one place that talks to onnxruntime-node: sessions, execution-provider choice
+// with CPU fallback, and conversion between our IR tensors and ORT tensors.
+import ort from 'onnxruntime-node';
+import type { DType, Model, Tensor } from '../graph/ir.js';
+import { encodeModel } from '../graph/serde.js';
+import { DistillError } from '../errors.js';
+
+export type EpChoice = 'auto' | 'cuda' | 'cpu';
+
+export interface SessionOptions {
+  ep?: EpChoice;
+  /** intra-op threads; default: ORT's choice */
+  threads?: number;
+  /** ORT graph optimisation level; default 'all' */
+  optimization?: 'disabled' | 'basic' | 'extended' | 'all';
+  /** called once with a human line when `auto` falls back to CPU */
+  onFallback?: (why: string) => void;
+}
+
+export interface Session {
+  readonly inputNames: readonly string[];
+  readonly outputNames: readonly string[];
+  /** the execution provider actually used */
+  readonly ep: 'cuda' | 'cpu';
+  run(feeds: Record<string, Tensor>, outputs?: string[]): Promise<Record<string, Tensor>>;
+  release(): Promise<void>;
+}
+
+const ORT_TYPES: Partial<Record<DType, ort.Tensor.Type>> = {
+  float32: 'float32', float16: 'float16', float64: 'float64', int8: 'int8', int16: 'int16', int32: 'int32',
+  int64: 'int64', uint8: 'uint8', uint16: 'uint16', uint32: 'uint32', uint64: 'uint64', bool: 'bool', string: 'string',
+};
+
+export function toOrt(t: Tensor): ort.Tensor {
+  const type = ORT_TYPES[t.dtype];
+  if (!type) throw new DistillError('E_DTYPE', `dtype ${t.dtype} cannot be passed to onnxruntime`);
+  return new ort.Tensor(type, t.data as never, t.dims);
+}
+
+export function fromOrt(t: ort.Tensor): Tensor {
+  const dtype = (Object.entries(ORT_TYPES).find(([, v]) => v === t.type)?.[0] ?? 'float32') as DType;
+  return { dtype, dims: [...t.dims], data: t.data as Tensor['data'] };
+}
+
+let cudaProbe: { ok: boolean; why: string } | undefined;
+
+async function createWith(bytes: Uint8Array, ep: 'cuda' | 'cpu', opts: SessionOptions): Promise<ort.InferenceSession> {
+  return ort.InferenceSession.create(bytes, {
+    executionProviders: [ep],
+    graphOptimizationLevel: opts.optimization ?? 'all',
+    ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+    logSeverityLevel: 3,
+  });
+}
+
+export async function createSession(model: Model | Uint8Array, opts: SessionOptions = {}): Promise<Session> {
+  const bytes = model instanceof Uint8Array ? model : encodeModel(model);
+  const want = opts.ep ?? 'cpu';
+  let ep: 'cuda' | 'cpu' = 'cpu';
+  let inner: ort.InferenceSession;
+  if (want === 'cpu' || (want === 'auto' && cudaProbe && !cudaProbe.ok)) {
+    inner = await createCpu(bytes, opts);
+  } else {
+    try {
+      inner = await createWith(bytes, 'cuda', opts);
+      ep = 'cuda';
+      cudaProbe = { ok: true, why: '' };
+    } catch (e) {
+      const why = (e as Error).message.split('\n')[0];
+      if (want === 'cuda') {
+        throw new DistillError('E_CUDA', `the CUDA execution provider could not be loaded: ${why}`,
+          'run `npm run setup:cuda` and `onnx-distill doctor`, or use --ep cpu');
+      }
+      if (!cudaProbe) opts.onFallback?.(`CUDA execution provider unavailable (${why}); running on CPU`);
+      cudaProbe = { ok: false, why };
+      inner = await createCpu(bytes, opts);
+    }
+  }
+  return wrap(inner, ep);
+}
+
+async function createCpu(bytes: Uint8Array, opts: SessionOptions): Promise<ort.InferenceSession> {
+  try {
+    return await createWith(bytes, 'cpu', opts);
+  } catch (e) {
+    throw new DistillError('E_ORT_LOAD', `onnxruntime could not load the model: ${(e as Error).message.split('\n')[0]}`,
+      'check that every op is supported at the model opset');
+  }
+}
+
+function wrap(inner: ort.InferenceSession, ep: 'cuda' | 'cpu'): Session {
+  return {
+    inputNames: inner.inputNames,
+    outputNames: inner.outputNames,
+    ep,
+    async run(feeds, outputs) {
+      const ortFeeds: Record<string, ort.Tensor> = {};
+      for (const [k, v] of Object.entries(feeds)) ortFeeds[k] = toOrt(v);
+      const res = outputs ? await inner.run(ortFeeds, outputs) : await inner.run(ortFeeds);
+      const out: Record<string, Tensor> = {};
+      for (const [k, v] of Object.entries(res)) out[k] = fromOrt(v);
+      return out;
+    },
+    release: () => inner.release(),
+  };
+}

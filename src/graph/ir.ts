@@ -185,9 +185,10 @@ export function attrTensor(node: Node, name: string): Tensor | undefined {
 /** Convenience constructors for attributes. */
 export const A = {
   int: (value: number): Attr => ({ kind: 'int', value }),
-  float: (value: number): Attr => ({ kind: 'float', value }),
+  // ONNX stores float attributes as float32: round now so a serde round trip is exact
+  float: (value: number): Attr => ({ kind: 'float', value: Math.fround(value) }),
   ints: (value: number[]): Attr => ({ kind: 'ints', value }),
-  floats: (value: number[]): Attr => ({ kind: 'floats', value }),
+  floats: (value: number[]): Attr => ({ kind: 'floats', value: value.map(Math.fround) }),
   string: (value: string): Attr => ({ kind: 'string', value }),
   tensor: (value: Tensor): Attr => ({ kind: 'tensor', value }),
   graph: (value: Graph): Attr => ({ kind: 'graph', value }),

@@ -4,9 +4,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import onnxProto from 'onnx-proto';
-import type { Attr, DType, Graph, Model, Node, Shape, Tensor, ValueInfo } from './ir.js';
+import type { Attr, Graph, Model, Node, Tensor, ValueInfo } from './ir.js';
 import { allocData, dataFromBytes, dataToBytes, DTYPE_BYTES, dtypeCode, dtypeOfCode } from './tensor.js';
-import { DistillError, ExternalDataError, GraphError, ModelFormatError } from '../errors.js';
+import { DistillError, GraphError, ModelFormatError } from '../errors.js';
 import { writeFileAtomic } from '../util/fs-atomic.js';
 import { ExternalDataWriter, readExternalData, type ExternalEntry } from './external-data.js';
 
@@ -34,10 +34,8 @@ function big(x: LongLike, unsigned: boolean): bigint {
   return unsigned ? BigInt.asUintN(64, v) : BigInt.asIntN(64, v);
 }
 
-function firstLine(e: unknown): string {
-  return oneLine((e instanceof Error ? e.message : String(e)).split('\n')[0]);
-}
 /** Control characters (newlines above all) escaped, so an error stays one line. */
+const firstLine = (e: unknown): string => oneLine((e instanceof Error ? e.message : String(e)).split('\n')[0]);
 function oneLine(s: string): string {
   return s.replace(/[\x00-\x1f\x7f]/g, (c) => `\\x${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
 }
@@ -89,27 +87,19 @@ function decodeTensor(t: TensorP, opts: DecodeOptions): Tensor {
   return { dtype, dims, data };
 }
 
-function decodeShape(vi: ValueInfoP): { dtype: DType; shape?: Shape; opaqueType?: unknown } {
+function decodeValueInfo(vi: ValueInfoP): ValueInfo {
   const tt = vi.type?.tensorType;
   const dtype = tt ? dtypeOfCode(tt.elemType ?? 0) : undefined;
-  // Non-tensor types, and tensor types of element types we do not model (complex, float8,
-  // unset), are kept verbatim so that re-encoding never changes them.
+  // Non-tensor types, tensor types of element types we do not model (complex, float8,
+  // unset) and a missing type are kept verbatim, so re-encoding never changes them.
   if (!tt || !dtype) {
-    if (!vi.type) return { dtype: 'float32', opaqueType: null }; // no type at all: stays so
-    return { dtype: 'float32', opaqueType: onnx.TypeProto.toObject(vi.type as InstanceType<P['TypeProto']>) };
+    return { name: vi.name, dtype: 'float32', opaqueType: vi.type ? onnx.TypeProto.toObject(vi.type as InstanceType<P['TypeProto']>) : null };
   }
-  if (!tt.shape) return { dtype };
+  const out: ValueInfo = { name: vi.name, dtype };
   // dim_value and dim_param are a oneof; neither set means unknown (null), while an
   // explicit dim_value 0 is a real zero-sized dimension. Unset members decode as null.
-  const shape: Shape = (tt.shape.dim ?? []).map((d) =>
-    d.dimParam ? d.dimParam : d.dimValue !== null && d.dimValue !== undefined ? num(d.dimValue as LongLike) : null);
-  return { dtype, shape };
-}
-
-function decodeValueInfo(vi: ValueInfoP): ValueInfo {
-  const out: ValueInfo = { name: vi.name, ...decodeShape(vi) };
-  // a verbatim (opaque) type already carries its denotation
-  if (out.opaqueType === undefined && vi.type?.denotation) out.denotation = vi.type.denotation;
+  if (tt.shape) out.shape = (tt.shape.dim ?? []).map((d) => d.dimParam ? d.dimParam : d.dimValue != null ? num(d.dimValue as LongLike) : null);
+  if (vi.type?.denotation) out.denotation = vi.type.denotation;
   return out;
 }
 
@@ -166,42 +156,41 @@ function decodeGraph(g: GraphP, opts: DecodeOptions): Graph {
   return graph;
 }
 
+function decodeProto(bytes: Uint8Array, opts: DecodeOptions & { source: string }): Model {
+  const m = onnx.ModelProto.decode(bytes);
+  const irVersion = num(m.irVersion as LongLike);
+  if (!m.graph || irVersion <= 0 || irVersion > 100 || m.opsetImport.length === 0) {
+    throw new ModelFormatError(`${oneLine(opts.source)}: not a valid ONNX model (no graph, IR version or opset import)`);
+  }
+  const model: Model = {
+    irVersion,
+    opsetImports: m.opsetImport.map((o) => ({ domain: o.domain === 'ai.onnx' ? '' : (o.domain ?? ''), version: num(o.version as LongLike) })),
+    producerName: m.producerName,
+    producerVersion: m.producerVersion,
+    domain: m.domain,
+    modelVersion: num(m.modelVersion as LongLike),
+    docString: m.docString,
+    metadata: Object.fromEntries(m.metadataProps.map((p) => [p.key, p.value])),
+    graph: decodeGraph(m.graph as GraphP, opts),
+  };
+  if (m.functions.length || m.trainingInfo.length) {
+    model.opaque = {
+      functions: m.functions.map((f) => onnx.FunctionProto.toObject(f as InstanceType<P['FunctionProto']>)),
+      trainingInfo: m.trainingInfo.map((t) => onnx.TrainingInfoProto.toObject(t as InstanceType<P['TrainingInfoProto']>)),
+    };
+  }
+  return model;
+}
+
 /** Decode ONNX bytes. Truncated or garbage input raises ModelFormatError naming the source. */
 export function decodeModel(bytes: Uint8Array, opts: DecodeOptions = {}): Model {
   const source = opts.source ?? 'model';
-  let m: InstanceType<P['ModelProto']>;
   try {
-    m = onnx.ModelProto.decode(bytes);
-  } catch (e) {
-    throw new ModelFormatError(`${oneLine(source)}: not a valid ONNX model (${firstLine(e)})`);
-  }
-  const irVersion = num(m.irVersion as LongLike);
-  if (!m.graph || irVersion <= 0 || irVersion > 100 || m.opsetImport.length === 0) {
-    throw new ModelFormatError(`${oneLine(source)}: not a valid ONNX model (no graph, IR version or opset import)`);
-  }
-  try {
-    const model: Model = {
-      irVersion,
-      opsetImports: m.opsetImport.map((o) => ({ domain: o.domain === 'ai.onnx' ? '' : (o.domain ?? ''), version: num(o.version as LongLike) })),
-      producerName: m.producerName,
-      producerVersion: m.producerVersion,
-      domain: m.domain,
-      modelVersion: num(m.modelVersion as LongLike),
-      docString: m.docString,
-      metadata: Object.fromEntries(m.metadataProps.map((p) => [p.key, p.value])),
-      graph: decodeGraph(m.graph as GraphP, { ...opts, source }),
-    };
-    if (m.functions.length || m.trainingInfo.length) {
-      model.opaque = {
-        functions: m.functions.map((f) => onnx.FunctionProto.toObject(f as InstanceType<P['FunctionProto']>)),
-        trainingInfo: m.trainingInfo.map((t) => onnx.TrainingInfoProto.toObject(t as InstanceType<P['TrainingInfoProto']>)),
-      };
-    }
-    return model;
+    return decodeProto(bytes, { ...opts, source });
   } catch (e) {
     // Names inside a corrupt file may hold newlines: keep every message on one line.
     if (e instanceof DistillError) throw Object.assign(e, { message: oneLine(e.message) });
-    throw new ModelFormatError(`${oneLine(source)}: corrupt ONNX model (${firstLine(e)})`);
+    throw new ModelFormatError(`${oneLine(source)}: not a valid ONNX model (${firstLine(e)})`);
   }
 }
 
@@ -211,8 +200,9 @@ export function loadModel(file: string): Model {
   try {
     bytes = fs.readFileSync(file);
   } catch (e) {
-    const code = (e as NodeJS.ErrnoException).code;
-    throw new ModelFormatError(`${file}: cannot read (${code === 'ENOENT' ? 'no such file' : code})`, 'check the path');
+    const code = (e as NodeJS.ErrnoException).code ?? firstLine(e);
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EISDIR' ? 'a folder, not a file' : code;
+    throw new ModelFormatError(`${oneLine(file)}: cannot read (${why})`, 'check the path');
   }
   return decodeModel(bytes, { baseDir: path.dirname(path.resolve(file)), source: file });
 }
@@ -225,11 +215,17 @@ export interface EncodeOptions {
   externalData?: { file: string; dir?: string; minBytes?: number };
 }
 
+/** protobufjs' fromObject silently drops empty byte arrays from repeated bytes fields,
+ * but takes strings as base64: '' is the one form of an empty entry it keeps. */
+function utf8List(list: string[]): (Uint8Array | string)[] {
+  return list.map((s) => (s === '' ? '' : Buffer.from(s, 'utf8')));
+}
+
 function encodeTensor(t: Tensor, name: string, sink?: ExternalDataWriter): object {
   const base = { name, dims: t.dims, dataType: dtypeCode(t.dtype) };
   const n = t.dims.reduce((a, b) => a * b, 1);
   if (t.data.length !== n) throw new GraphError(`tensor '${name}': shape [${t.dims}] needs ${n} values, its data has ${t.data.length}`);
-  if (t.dtype === 'string') return { ...base, stringData: (t.data as string[]).map((s) => Buffer.from(s, 'utf8')) };
+  if (t.dtype === 'string') return { ...base, stringData: utf8List(t.data as string[]) };
   const bytes = dataToBytes(t.data);
   if (sink && bytes.byteLength >= sink.minBytes) return { ...base, dataLocation: onnx.TensorProto.DataLocation.EXTERNAL, externalData: sink.write(bytes) };
   return { ...base, rawData: bytes };
@@ -238,9 +234,7 @@ function encodeTensor(t: Tensor, name: string, sink?: ExternalDataWriter): objec
 function encodeShape(v: ValueInfo): object {
   if (v.opaqueType !== undefined) return { name: v.name, type: v.opaqueType };
   const tensorType: Record<string, unknown> = { elemType: dtypeCode(v.dtype) };
-  if (v.shape) {
-    tensorType.shape = { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : d === null ? {} : { dimParam: d })) };
-  }
+  if (v.shape) tensorType.shape = { dim: v.shape.map((d) => (typeof d === 'number' ? { dimValue: d } : d === null ? {} : { dimParam: d })) };
   return { name: v.name, type: { tensorType, ...(v.denotation ? { denotation: v.denotation } : {}) } };
 }
 
@@ -254,7 +248,7 @@ function encodeAttr(name: string, a: Attr, sink?: ExternalDataWriter): object {
     case 'graph': return { name, type: T.GRAPH, g: encodeGraph(a.value, sink) };
     case 'floats': return { name, type: T.FLOATS, floats: a.value };
     case 'ints': return { name, type: T.INTS, ints: a.value };
-    case 'strings': return { name, type: T.STRINGS, strings: a.value.map((s) => Buffer.from(s, 'utf8')) };
+    case 'strings': return { name, type: T.STRINGS, strings: utf8List(a.value) };
     case 'graphs': return { name, type: T.GRAPHS, graphs: a.value.map((g) => encodeGraph(g, sink)) };
     case 'opaque': return { ...(a.value as object), name };
   }
@@ -301,20 +295,15 @@ export function encodeModel(model: Model): Uint8Array {
 
 /** Write atomically; large tensors go to an external data file beside it when asked. */
 export function saveModel(model: Model, file: string, opts: EncodeOptions = {}): void {
-  const ext = opts.externalData;
-  if (!ext) {
-    writeFileAtomic(file, encodeModel(model));
-    return;
-  }
+  if (!opts.externalData) return writeFileAtomic(file, encodeModel(model));
   // The data file is complete and in place before the model that points at it.
-  const sink = new ExternalDataWriter(file, ext);
-  let bytes: Uint8Array;
+  const sink = new ExternalDataWriter(file, opts.externalData);
   try {
-    bytes = encodeWith(model, sink);
+    const bytes = encodeWith(model, sink);
     sink.commit();
+    writeFileAtomic(file, bytes);
   } catch (e) {
-    sink.abort();
+    sink.abort(); // removes the temporary data file; a committed one is left as is
     throw e;
   }
-  writeFileAtomic(file, bytes);
 }

@@ -5,13 +5,21 @@ import { tensor } from '../graph/tensor.js';
 import type { Session } from '../runtime/session.js';
 import { NEXT, type TrainStep, type TrainableModel } from './step.js';
 
-export class StepRunner {
-  /** current parameters, buffers and optimizer state by input name */
-  readonly values = new Map<string, Tensor>();
-  /** number of optimizer steps taken so far */
-  stepCount = 0;
+/** Values and step count; runners of a K-step and a 1-step graph share one store. */
+interface Store {
+  values: Map<string, Tensor>;
+  steps: number;
+}
 
-  constructor(readonly step: TrainStep, readonly session: Session, model: TrainableModel) {
+export class StepRunner {
+  private readonly store: Store;
+
+  constructor(readonly step: TrainStep, readonly session: Session, model: TrainableModel, shareWith?: StepRunner) {
+    if (shareWith) {
+      this.store = shareWith.store;
+      return;
+    }
+    this.store = { values: new Map(), steps: 0 };
     for (const name of [...step.params, ...step.buffers]) {
       const t = model.graph.initializers.get(name);
       if (!t) throw new Error(`model has no initializer '${name}'`);
@@ -22,6 +30,19 @@ export class StepRunner {
       const p = this.values.get(param)!;
       this.values.set(s, tensor('float32', p.dims, new Float32Array(p.data.length)));
     }
+  }
+
+  /** current parameters, buffers and optimizer state by input name */
+  get values(): Map<string, Tensor> {
+    return this.store.values;
+  }
+
+  /** number of optimizer steps taken so far */
+  get stepCount(): number {
+    return this.store.steps;
+  }
+  set stepCount(n: number) {
+    this.store.steps = n;
   }
 
   /**

@@ -35,6 +35,11 @@ export interface GradCheckSpec {
   atol?: number;
   /** probe at most this many elements per input (chosen at random) */
   maxProbes?: number;
+  /** opset of the generated graph (default 18; e.g. 20 for Gelu) */
+  opset?: number;
+  /** last edit of the differentiated graph before onnxruntime loads it (the reference
+   * still evaluates the forward nodes as built), e.g. rewriting old-opset node forms */
+  beforeRun?: (b: Builder) => void;
 }
 
 export interface GradCheckResult {
@@ -47,7 +52,7 @@ export interface GradCheckResult {
 
 export async function gradCheck(spec: GradCheckSpec): Promise<GradCheckResult> {
   const rand = rng(spec.seed ?? 1234);
-  const b = new Builder('gradcheck');
+  const b = new Builder('gradcheck', spec.opset ?? 18);
   const o = new Ops(b);
   const values = spec.inputs.map((inp) => {
     const n = inp.shape.reduce((a, d) => a * d, 1);
@@ -68,6 +73,7 @@ export async function gradCheck(spec: GradCheckSpec): Promise<GradCheckResult> {
   const grads = differentiate(b, { loss, wrt });
   b.output(loss, 'loss');
   for (const w of wrt) b.output(grads.get(w)!, `grad:${w}`);
+  spec.beforeRun?.(b);
 
   const session = await createSession(newModel(b.graph, b.opset));
   const feeds = Object.fromEntries(spec.inputs.map((inp, k) => [inp.name, tensor(inp.dtype ?? 'float32', inp.shape, values[k])]));

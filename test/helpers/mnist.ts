@@ -1,11 +1,10 @@
 // MNIST t10k from the shared assets as float tensors in [0, 1] (NCHW), for engine tests.
 import path from 'node:path';
-import fs from 'node:fs';
 import { readIdx } from '../../src/data/idx.js';
+import { ASSETS } from './assets.js';
 
 export function assetsDir(): string | undefined {
-  const dir = process.env.ONNX_DISTILL_ASSETS ?? path.resolve(import.meta.dirname, '../../../shared/assets');
-  return fs.existsSync(dir) ? dir : undefined;
+  return ASSETS;
 }
 
 export function loadMnistT10k(dir: string): { images: Float32Array; labels: Uint8Array; n: number } {

@@ -123,7 +123,6 @@ function clip(ins: (Val | undefined)[], node: Node): Val[] {
 }
 
 function cast(ins: (Val | undefined)[], node: Node): Val[] {
-  const x = need(ins, 0, node);
   const to = dtypeOfCode(attrInt(node, 'to', 1));
   if (!to || to === 'string') throw new Error(`reference Cast node '${node.name}': unsupported target type ${attrInt(node, 'to', 1)}`);
   // Float targets keep float64 precision on purpose (the point of the reference);

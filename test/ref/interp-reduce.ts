@@ -39,11 +39,15 @@ function reduceMap(dims: number[], axes: number[], keepdims: boolean): Reduced {
   return { outDims, map, count };
 }
 
-/** The axes of a Reduce* node, normalised; undefined means "no-op". */
-function reduceAxes(ins: (Val | undefined)[], node: Node, rank: number): number[] | undefined {
+/**
+ * The axes of a Reduce* node, normalised. Empty axes with noop_with_empty_axes=1
+ * reduce over no axis at all: the elementwise part still applies (ReduceSumSquare
+ * gives x^2, ReduceL1 |x|, ReduceLogSum log x), as in onnxruntime and the ONNX reference.
+ */
+function reduceAxes(ins: (Val | undefined)[], node: Node, rank: number): number[] {
   const given = intsFrom(ins, 1, node, 'axes') ?? [];
   if (given.length === 0) {
-    if (attrInt(node, 'noop_with_empty_axes', 0)) return undefined;
+    if (attrInt(node, 'noop_with_empty_axes', 0)) return [];
     return Array.from({ length: rank }, (_, a) => a);
   }
   return [...new Set(given.map((a) => normAxis(a, rank, node)))];
@@ -67,7 +71,6 @@ function reduceOp(fold: Fold): OpFn {
   return (ins, node) => {
     const x = need(ins, 0, node);
     const axes = reduceAxes(ins, node, x.dims.length);
-    if (!axes) return [x];
     const r = reduceMap(x.dims, axes, attrInt(node, 'keepdims', 1) !== 0);
     const out = make(r.outDims, x.dtype);
     out.data.fill(fold.init);
@@ -82,7 +85,6 @@ function reduceOp(fold: Fold): OpFn {
 function reduceLogSumExp(ins: (Val | undefined)[], node: Node): Val[] {
   const x = need(ins, 0, node);
   const axes = reduceAxes(ins, node, x.dims.length);
-  if (!axes) return [x];
   const r = reduceMap(x.dims, axes, attrInt(node, 'keepdims', 1) !== 0);
   const mx = new Float64Array(sizeOf(r.outDims)).fill(-Infinity);
   const s = x.data, m = r.map;

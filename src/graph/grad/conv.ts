@@ -28,9 +28,12 @@ registerGrad('Conv', (c) => {
   const kernel = attrInts(c.node, 'kernel_shape') ?? sw.slice(2);
   const p = windowParams(c, sx.slice(2), kernel);
   const group = attrInt(c.node, 'group', 1);
+  const depthwise = sw[1] === 1 && sw[0] === group;
+  const stride1 = p.strides.every((v) => v === 1);
   return [
-    c.needs(0) ? convInputGrad(c, dy, w, sx, sy, p, group) : undefined,
-    c.needs(1) ? convWeightGrad(c, dy, x, sx, sw, sy, p, group) : undefined,
+    !c.needs(0) ? undefined : group > 1 && stride1 ? flippedInputGrad(c, dy, w, sw, p, group) ?? convInputGrad(c, dy, w, sx, sy, p, group)
+      : convInputGrad(c, dy, w, sx, sy, p, group),
+    !c.needs(1) ? undefined : depthwise ? depthwiseWeightGrad(c, dy, x, sy, p) : convWeightGrad(c, dy, x, sx, sw, sy, p, group),
     bias && c.needs(2) ? c.o.reduceSum(dy, [0, ...iota(sy.length - 2, 2)], false) : undefined,
   ];
 });
@@ -83,4 +86,48 @@ function convWeightGrad(c: GradCtx, dy: string, x: string, sx: number[], sw: num
   const got = c.shape(gw).slice(2);
   if (got.some((d, i) => d !== p.kernel[i])) gw = o.slice(gw, iota(n).map(() => 0), p.kernel, iota(n, 2));
   return o.transpose(gw, [1, 0, ...iota(n, 2)]);
+}
+
+// Stride 1 only: dX is a plain Conv of dY with the spatially flipped kernel, input and
+// output channel roles swapped within each group, and pads (k-1)*d - pad. onnxruntime's
+// grouped ConvTranspose loops over groups, while its grouped (depthwise) Conv is fast.
+// Returns undefined when a pad exceeds (k-1)*d (the flipped pads would be negative).
+function flippedInputGrad(c: GradCtx, dy: string, w: string, sw: number[], p: WindowParams, group: number) {
+  const { o } = c;
+  const n = sw.length - 2;
+  const pads = p.pads.map((v, j) => (p.kernel[j % n] - 1) * p.dilations[j % n] - v);
+  if (pads.some((v) => v < 0)) return undefined;
+  const [M, Cg] = sw, Mg = M / group;
+  let wf = o.slice(w, iota(n).map(() => -1), p.kernel.map((k) => -k - 1), iota(n, 2), iota(n).map(() => -1));
+  if (Cg !== 1 || Mg !== 1) {
+    wf = o.reshape(o.transpose(o.reshape(wf, [group, Mg, Cg, ...p.kernel]), [0, 2, 1, ...iota(n, 3)]), [group * Cg, Mg, ...p.kernel]);
+  }
+  const flip: WindowParams = { kernel: p.kernel, strides: p.strides, dilations: p.dilations, pads };
+  return c.b.op('Conv', [dy, wf], windowAttrs(flip, { group, kernel_shape: p.kernel }));
+}
+
+// Depthwise (one input and one output channel per group): dW[c, tap] is
+// sum over n and o of dY[n,c,o] * Xpad[n, c, o*s + tap*d], one strided Slice,
+// Mul and ReduceSum per kernel tap. onnxruntime's grouped Conv with a [Ho, Wo] kernel
+// (the generic trick) runs one small im2col per channel and is several times slower.
+function depthwiseWeightGrad(c: GradCtx, dy: string, x: string, sy: number[], p: WindowParams) {
+  const { o } = c;
+  const n = sy.length - 2, C = sy[1];
+  const osp = sy.slice(2);
+  const xp = p.pads.some((v) => v !== 0) ? o.pad(x, [0, 0, ...p.pads.slice(0, n), 0, 0, ...p.pads.slice(n)]) : x;
+  const taps: string[] = [];
+  const total = p.kernel.reduce((a, k) => a * k, 1);
+  for (let t = 0; t < total; t++) {
+    // multi-index of tap t, last axis fastest (matches W's layout)
+    const tap = new Array<number>(n);
+    for (let i = n - 1, r = t; i >= 0; i--) {
+      tap[i] = r % p.kernel[i];
+      r = Math.floor(r / p.kernel[i]);
+    }
+    const starts = tap.map((k, i) => k * p.dilations[i]);
+    const ends = starts.map((st, i) => st + (osp[i] - 1) * p.strides[i] + 1);
+    const win = o.slice(xp, starts, ends, iota(n, 2), p.strides);
+    taps.push(o.reduceSum(o.mul(win, dy), [0, ...iota(n, 2)], false));
+  }
+  return o.reshape(o.concat(taps.map((v) => o.unsqueeze(v, [1])), 1), [C, 1, ...p.kernel]);
 }

@@ -108,9 +108,9 @@ registerGrad('Gather', (c) => {
   const m = is.reduce((p, d) => p * d, 1);
   const flat = xs.map((d, i) => (i === ax ? m : d));
   const ones = xs.map((_, i) => (i === ax ? m : 1));
-  const where = c.o.expand(c.o.reshape(idx, ones), flat);
+  const spots = c.o.expand(c.o.reshape(idx, ones), flat);
   const upd = c.shape(dy).length === r && c.shape(dy)[ax] === m ? dy : c.o.reshape(dy, flat);
-  return [c.b.op('ScatterElements', [zeros(c, xs, x), where, upd], { axis: ax, reduction: 'add' })];
+  return [c.b.op('ScatterElements', [zeros(c, xs, x), spots, upd], { axis: ax, reduction: 'add' })];
 });
 
 registerGrad('GatherElements', (c) => {
@@ -139,13 +139,9 @@ registerGrad('Tile', (c) => {
 
 // Pad, constant mode: x's gradient is the unpadded window of dy (Slice); negative
 // pads crop x, and the cropped elements get zeros. The pad value gets the sum of dy
-// over the padding.
+// over the padding. Edge and reflect modes read x again for the padding: see foldPad.
 registerGrad('Pad', (c) => {
   const mode = attrString(c.node, 'mode', 'constant');
-  if (mode !== 'constant') {
-    throw new GraphError(`Pad node '${c.node.name}': no gradient rule for mode '${mode}'`,
-      "use mode 'constant', or add the mode to src/graph/grad/shape.ts");
-  }
   const x = c.x(0), xs = c.shape(x), r = xs.length, dy = c.dy[0]!;
   const raw = attrInts(c.node, 'pads') ?? constInput(c, 1, 'pads');
   const axes = c.x(3) ? constInput(c, 3, 'axes').map((a) => norm(a, r)) : xs.map((_, i) => i);
@@ -154,6 +150,14 @@ registerGrad('Pad', (c) => {
     pads[a] = raw[k];
     pads[a + r] = raw[k + axes.length];
   });
+  if (mode !== 'constant') {
+    if (!c.needs(0)) return [undefined];
+    let g = dy;
+    xs.forEach((n, a) => {
+      if (pads[a] !== 0 || pads[a + r] !== 0) g = foldPad(c, g, a, n, pads[a], pads[a + r], mode);
+    });
+    return [g];
+  }
   const ys = c.shape(c.y(0));
   let g = dy;
   if (pads.some((p) => p > 0)) {
@@ -169,3 +173,29 @@ registerGrad('Pad', (c) => {
   }
   return [c.needs(0) ? g : undefined, undefined, dv];
 });
+
+/** Pad along one axis only (opset 18 `axes` input). */
+const padAxis = (c: GradCtx, g: string, ax: number, before: number, after: number) =>
+  c.b.op('Pad', [g, c.o.ints([before, after]), '', c.o.ints([ax])]);
+
+// Edge/reflect padding reads x[i] again for each padded position; the index map is
+// separable, so the adjoint folds one axis at a time: the middle of dy, plus
+// edge: the sums of both pad blocks added to the first/last element,
+// reflect: both pad blocks reversed, added to x[1..pb] and x[n-1-pe..n-2].
+function foldPad(c: GradCtx, g: string, ax: number, n: number, pb: number, pe: number, mode: string): string {
+  const fail = (why: string) => new GraphError(`Pad node '${c.node.name}': no gradient for mode '${mode}' ${why}`,
+    "use mode 'constant', or extend foldPad in src/graph/grad/shape.ts");
+  if (pb < 0 || pe < 0) throw fail('with negative pads');
+  if (mode !== 'edge' && mode !== 'reflect') throw fail('');
+  if (mode === 'reflect' && (pb > n - 1 || pe > n - 1)) throw fail('with pads as large as the axis');
+  const total = pb + n + pe;
+  let sum = c.o.slice(g, [pb], [pb + n], [ax]);
+  if (mode === 'edge') {
+    if (pb) sum = c.o.add(sum, padAxis(c, c.o.reduceSum(c.o.slice(g, [0], [pb], [ax]), [ax], true), ax, 0, n - 1));
+    if (pe) sum = c.o.add(sum, padAxis(c, c.o.reduceSum(c.o.slice(g, [pb + n], [total], [ax]), [ax], true), ax, n - 1, 0));
+    return sum;
+  }
+  if (pb) sum = c.o.add(sum, padAxis(c, c.o.slice(g, [pb - 1], [-(total + 1)], [ax], [-1]), ax, 1, n - 1 - pb));
+  if (pe) sum = c.o.add(sum, padAxis(c, c.o.slice(g, [total - 1], [pb + n - 1], [ax], [-1]), ax, n - 1 - pe, 1));
+  return sum;
+}

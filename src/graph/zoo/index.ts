@@ -3,10 +3,14 @@ import { UsageError } from '../../errors.js';
 import type { StudentBuilder, StudentOptions } from './types.js';
 import { convnet } from './convnet.js';
 import { mlp } from './mlp.js';
+import { resnet } from './resnet.js';
+import { mobilenet } from './mobilenet.js';
 
 const PRESETS = new Map<string, StudentBuilder>([
   ['mlp', mlp],
   ['convnet', convnet],
+  ['resnet', resnet],
+  ['mobilenet', mobilenet],
 ]);
 
 export function studentPresets(): string[] {

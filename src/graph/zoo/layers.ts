@@ -8,6 +8,7 @@ import { Ops } from '../ops.js';
 import { A, type Graph } from '../ir.js';
 import { tensor } from '../tensor.js';
 import { Rng } from '../../util/rng.js';
+import { ShapeError } from '../../errors.js';
 import type { TrainableModel } from '../../train/step.js';
 
 export type Mode = 'train' | 'eval';
@@ -50,8 +51,17 @@ export class NetBuilder {
     return name;
   }
 
+  /** A dimension that must be a number (channels, features). Only the axes a layer
+   * reads must be static, so a graph with a symbolic batch ('N', for export) builds. */
+  dim(x: string, axis: number): number {
+    const d = this.b.info(x).shape?.[axis];
+    if (typeof d !== 'number') throw new ShapeError(`value '${x}' has dimension ${axis} = ${d ?? '?'}, a number is needed`,
+      'give the student a fully known per-sample input shape');
+    return d;
+  }
+
   conv(x: string, name: string, cout: number, k: number, opts: ConvOpts = {}): string {
-    const cin = this.b.shape(x)[1];
+    const cin = this.dim(x, 1);
     const groups = opts.groups ?? 1;
     const w = this.param(`${name}.weight`, [cout, cin / groups, k, k], 'he');
     const ins = [x, w];
@@ -63,7 +73,7 @@ export class NetBuilder {
   }
 
   bn(x: string, name: string): string {
-    const c = this.b.shape(x)[1];
+    const c = this.dim(x, 1);
     const scale = this.param(`${name}.weight`, [c], 'ones', false);
     const bias = this.param(`${name}.bias`, [c], 'zeros', false);
     const mean = this.b.initializer(`${name}.running_mean`, tensor('float32', [c], new Float32Array(c)));
@@ -77,9 +87,15 @@ export class NetBuilder {
     return y;
   }
 
+  /** Conv (no bias: the BatchNorm shift replaces it) followed by BatchNorm, named
+   * `${name}.conv` / `${name}.bn` so the two can be folded on export. */
+  convBn(x: string, name: string, cout: number, k: number, opts: ConvOpts = {}): string {
+    return this.bn(this.conv(x, `${name}.conv`, cout, k, opts), `${name}.bn`);
+  }
+
   /** y = x W^T + b with W [out, in] (PyTorch layout), PyTorch's default uniform init */
   linear(x: string, name: string, out: number, bias = true): string {
-    const inDim = this.b.shape(x)[1];
+    const inDim = this.dim(x, 1);
     const bound = 1 / Math.sqrt(inDim);
     const w = this.param(`${name}.weight`, [out, inDim], { uniform: bound });
     const ins = [x, w];

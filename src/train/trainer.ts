@@ -1,0 +1,171 @@
+// The training loop: seeded shuffling, optional augmentation, warm-up + cosine
+// learning rate, K-step fused graphs with a 1-step graph for leftovers, a masked
+// short last batch, validation each epoch, best/last checkpoints, exact resume,
+// Ctrl-C saves first, and a NaN/inf loss stops with the last good checkpoint kept.
+import type { Tensor } from '../graph/ir.js';
+import { tensor } from '../graph/tensor.js';
+import { createSession } from '../runtime/session.js';
+import { buildTrainStep, type LossBuilder, type TrainableModel } from './step.js';
+import { StepRunner } from './runner.js';
+import type { Optimizer } from './optim/types.js';
+import { cosineWithWarmup } from './schedule.js';
+import { saveCheckpoint, type TrainProgress } from './checkpoint.js';
+import { Rng } from '../util/rng.js';
+import { augmentSample, type AugmentOptions } from '../data/augment.js';
+import { TrainingError } from '../errors.js';
+
+export interface TrainData {
+  n: number;
+  /** per-sample student input dims, e.g. [1, 28, 28] */
+  sampleDims: number[];
+  /** student inputs, n x prod(sampleDims) */
+  inputs: Float32Array;
+  labels?: Int32Array;
+  /** teacher logits n x classes, when precomputed (no augmentation) */
+  teacherLogits?: Float32Array;
+  /** teacher logits for an augmented batch, when they cannot be precomputed */
+  teacherOnline?: (inputs: Float32Array, count: number) => Promise<Float32Array>;
+  classes: number;
+}
+
+export interface TrainOptions {
+  epochs: number;
+  batch: number;
+  loopSteps: number;
+  lr: number;
+  warmupEpochs: number;
+  clipNorm?: number;
+  seed: number;
+  augment?: AugmentOptions;
+  ep: 'cpu' | 'cuda' | 'auto';
+  configHash: string;
+  /** checkpoint files */
+  lastCheckpoint: string;
+  bestCheckpoint: string;
+}
+
+export interface EpochReport {
+  epoch: number;
+  step: number;
+  loss: number;
+  lr: number;
+  seconds: number;
+  samplesPerSecond: number;
+}
+
+export interface TrainHooks {
+  /** validation after each epoch: returns metrics; `score` decides the best checkpoint */
+  validate(weights: Map<string, Tensor>, epoch: number): Promise<{ score: number; metrics: Record<string, number> }>;
+  onEpoch?(report: EpochReport & Record<string, number>): void;
+  onProgress?(done: number, total: number, loss: number, samplesPerSecond: number): void;
+  /** true when the user asked to stop (Ctrl-C): save and return */
+  shouldStop?(): boolean;
+}
+
+export interface TrainResult {
+  runner: StepRunner;
+  progress: TrainProgress;
+  stopped: boolean;
+}
+
+export async function train(model: TrainableModel, loss: LossBuilder, optimizer: Optimizer, data: TrainData, opt: TrainOptions,
+  hooks: TrainHooks, resume?: { values: Map<string, Tensor>; progress: TrainProgress }): Promise<TrainResult> {
+  const B = opt.batch, K = Math.max(1, opt.loopSteps);
+  const spec = { model, loss, optimizer, clipNorm: opt.clipNorm };
+  const stepK = buildTrainStep({ ...spec, loopSteps: K });
+  const runnerK = new StepRunner(stepK, await createSession(stepK.model, { ep: opt.ep }), model);
+  const step1 = K > 1 ? buildTrainStep({ ...spec, loopSteps: 1 }) : stepK;
+  const runner1 = K > 1 ? new StepRunner(step1, await createSession(step1.model, { ep: opt.ep }), model, runnerK) : runnerK;
+
+  const batchesPerEpoch = Math.ceil(data.n / B);
+  const schedule = cosineWithWarmup({ peak: opt.lr, totalSteps: opt.epochs * batchesPerEpoch, warmupSteps: Math.round(opt.warmupEpochs * batchesPerEpoch) });
+  const shuffle = new Rng(opt.seed);
+  const augRng = new Rng(opt.seed ^ 0x5eed);
+  let progress: TrainProgress = {
+    step: 0, epoch: 0, batchInEpoch: 0, shuffleState: Array.from(shuffle.getState()),
+    augmentState: Array.from(augRng.getState()), bestMetric: -Infinity, bestEpoch: -1, configHash: opt.configHash,
+  };
+  if (resume) {
+    for (const [k, v] of resume.values) if (runnerK.values.has(k)) runnerK.values.set(k, v);
+    progress = resume.progress;
+    runnerK.stepCount = progress.step;
+  }
+  const size = data.sampleDims.reduce((a, d) => a * d, 1);
+  const xBuf = new Float32Array(K * B * size);
+  const tBuf = new Float32Array(K * B * data.classes);
+  const yBuf = new BigInt64Array(K * B);
+  const mBuf = new Float32Array(K * B);
+
+  for (let epoch = progress.epoch; epoch < opt.epochs; epoch++) {
+    const epochRng = new Rng(Uint32Array.from(progress.shuffleState));
+    const order = Int32Array.from({ length: data.n }, (_, i) => i);
+    epochRng.shuffle(order);
+    const aug = new Rng(Uint32Array.from(progress.augmentState));
+    const t0 = Date.now();
+    let lossSum = 0, lossCount = 0, seen = 0;
+    let b = progress.batchInEpoch;
+    while (b < batchesPerEpoch) {
+      if (hooks.shouldStop?.()) {
+        progress = { ...progress, epoch, batchInEpoch: b, augmentState: Array.from(aug.getState()), step: runnerK.stepCount };
+        saveCheckpoint(opt.lastCheckpoint, runnerK.values, progress);
+        return { runner: runnerK, progress, stopped: true };
+      }
+      // K full batches go through the Loop graph; the tail (and a short last batch) one by one
+      const useK = K > 1 && b + K <= batchesPerEpoch && (b + K) * B <= data.n;
+      const k = useK ? K : 1;
+      const runner = useK ? runnerK : runner1;
+      mBuf.fill(0, 0, k * B);
+      for (let j = 0; j < k; j++) {
+        for (let r = 0; r < B; r++) {
+          const pos = (b + j) * B + r;
+          const slot = j * B + r;
+          const valid = pos < data.n;
+          const idx = order[valid ? pos : pos % data.n]; // padding rows repeat real samples, masked out
+          mBuf[slot] = valid ? 1 : 0;
+          const src = data.inputs.subarray(idx * size, (idx + 1) * size);
+          if (opt.augment) augmentSample(src, xBuf.subarray(slot * size, (slot + 1) * size), data.sampleDims, opt.augment, aug);
+          else xBuf.set(src, slot * size);
+          if (data.labels) yBuf[slot] = BigInt(data.labels[idx]);
+          if (data.teacherLogits) tBuf.set(data.teacherLogits.subarray(idx * data.classes, (idx + 1) * data.classes), slot * data.classes);
+        }
+      }
+      if (data.teacherOnline) tBuf.set(await data.teacherOnline(xBuf.subarray(0, k * B * size), k * B));
+      const lead = k > 1 ? [k] : [];
+      const feeds: Record<string, Tensor> = {
+        input: { dtype: 'float32', dims: [...lead, B, ...data.sampleDims], data: xBuf.subarray(0, k * B * size) },
+        mask: tensor('float32', [...lead, B], mBuf.subarray(0, k * B)),
+      };
+      if (runner.step.data.some((d) => d.name === 'labels')) feeds.labels = { dtype: 'int64', dims: [...lead, B], data: yBuf.subarray(0, k * B) };
+      if (runner.step.data.some((d) => d.name === 'teacher_logits')) {
+        feeds.teacher_logits = { dtype: 'float32', dims: [...lead, B, data.classes], data: tBuf.subarray(0, k * B * data.classes) };
+      }
+      const lrs = Array.from({ length: k }, (_, j) => schedule(runnerK.stepCount + j));
+      const before = new Map(runnerK.values);
+      const out = await runner.run(feeds, lrs);
+      const losses = out.loss.data as Float32Array;
+      if (!losses.every(Number.isFinite)) {
+        for (const [key, v] of before) runnerK.values.set(key, v); // never keep a diverged state
+        throw new TrainingError(`loss became ${losses.find((l) => !Number.isFinite(l))} at epoch ${epoch + 1}, step ${runnerK.stepCount}`,
+          `lower --lr or set --clip-norm; the last good checkpoint is ${opt.lastCheckpoint}`);
+      }
+      for (const l of losses) { lossSum += l; lossCount++; }
+      b += k;
+      seen += Math.min(k * B, data.n - (b - k) * B);
+      hooks.onProgress?.(b, batchesPerEpoch, lossSum / lossCount, seen / ((Date.now() - t0) / 1000 || 1e-3));
+    }
+    const seconds = (Date.now() - t0) / 1000;
+    const val = await hooks.validate(runnerK.weights(), epoch);
+    progress = {
+      ...progress, epoch: epoch + 1, batchInEpoch: 0, step: runnerK.stepCount,
+      shuffleState: Array.from(epochRng.getState()), augmentState: Array.from(aug.getState()),
+    };
+    if (val.score > progress.bestMetric) {
+      progress = { ...progress, bestMetric: val.score, bestEpoch: epoch };
+      saveCheckpoint(opt.bestCheckpoint, runnerK.values, progress);
+    }
+    saveCheckpoint(opt.lastCheckpoint, runnerK.values, progress);
+    hooks.onEpoch?.({ epoch, step: runnerK.stepCount, loss: lossSum / lossCount, lr: schedule(runnerK.stepCount - 1), seconds,
+      samplesPerSecond: seen / seconds, ...val.metrics });
+  }
+  return { runner: runnerK, progress, stopped: false };
+}

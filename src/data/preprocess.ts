@@ -45,3 +45,31 @@ export function toModelInput(pixels: Float32Array, n: number, shape: number[], p
   const dims = p.layout === 'NCHW' ? [n, c, h, w] : [n, h, w, c];
   return { dtype: p.dtype === 'uint8' ? 'uint8' : 'float32', dims, data: out };
 }
+
+export interface PreprocessFlags {
+  scale?: number;
+  mean?: number[];
+  std?: number[];
+  bgr?: boolean;
+}
+
+/** Layout, dtype and size from a model's input signature; the rest from flags. */
+export function preprocessingFor(input: { dtype: DType; shape?: (number | string | null)[] }, flags: PreprocessFlags = {}): Preprocessing {
+  const s = input.shape ?? [];
+  if (s.length !== 4) throw new UsageError(`the model input has rank ${s.length}; image models take [N, C, H, W] or [N, H, W, C]`);
+  const isCh = (d: unknown) => d === 1 || d === 3;
+  const nhwc = isCh(s[3]) && !isCh(s[1]);
+  const [c, h, w] = (nhwc ? [s[3], s[1], s[2]] : [s[1], s[2], s[3]]).map(Number);
+  if (![c, h, w].every((d) => Number.isInteger(d) && d > 0)) {
+    throw new UsageError(`the model input shape [${s}] has no fixed channels/height/width`, 'export the model with a fixed image size');
+  }
+  return {
+    layout: nhwc ? 'NHWC' : 'NCHW',
+    dtype: input.dtype === 'uint8' ? 'uint8' : input.dtype === 'float16' ? 'float16' : 'float32',
+    size: [c, h, w],
+    scale: flags.scale ?? 1 / 255,
+    mean: flags.mean ?? [0],
+    std: flags.std ?? [1],
+    bgr: flags.bgr ?? false,
+  };
+}

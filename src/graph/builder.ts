@@ -95,6 +95,14 @@ export class Builder {
     return s;
   }
 
+  /** One static dimension (other dims, e.g. a symbolic batch, may be unknown). */
+  dim(name: string, axis: number): number {
+    const s = this.info(name).shape;
+    const d = s?.[axis < 0 ? s.length + axis : axis];
+    if (typeof d !== 'number') throw new ShapeError(`value '${name}' has no static size on axis ${axis} (shape [${s ?? '?'}])`);
+    return d;
+  }
+
   rank(name: string): number {
     const s = this.info(name).shape;
     if (!s) throw new ShapeError(`value '${name}' has unknown rank`);

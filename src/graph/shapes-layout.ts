@@ -75,7 +75,9 @@ export function registerLayoutShapes(): void {
     if (!x.shape) return [{ dtype: x.dtype }];
     const ax = normAxis(attrInt(c.node, 'axis', 1), x.shape.length);
     const a = x.shape.slice(0, ax), b = x.shape.slice(ax);
-    return [{ dtype: x.dtype, shape: [known(a) ? prod(a) : null, known(b) ? prod(b) : null] }];
+    // a single leading dim keeps its name (a symbolic batch stays symbolic)
+    const lead = a.length === 1 ? a[0] : known(a) ? prod(a) : null;
+    return [{ dtype: x.dtype, shape: [lead, known(b) ? prod(b) : null] }];
   });
   registerShape('Transpose', (c) => {
     const x = c.in(0);

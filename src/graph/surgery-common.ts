@@ -36,7 +36,7 @@ export function constOf(graph: Graph, name: string, producer?: Map<string, Node>
 /** Types of every value in the graph: declared value_info, inputs, outputs and
  * initializers first, then whatever our shape rules infer (a rule that throws, or an
  * op we do not know, just leaves the value unknown). Never mutates the graph. */
-export function inferShapes(model: Model, graph: Graph = model.graph): Map<string, ValueInfo> {
+export function valueTypes(model: Model, graph: Graph = model.graph): Map<string, ValueInfo> {
   const opset = opsetOf(model);
   const infos = new Map<string, ValueInfo>();
   for (const v of graph.valueInfo.values()) infos.set(v.name, v);

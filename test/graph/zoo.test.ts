@@ -96,7 +96,6 @@ for (const [name, inputShape, depth] of [['resnet', [3, 16, 16], 3], ['mobilenet
     const batch = fixedBatch([...inputShape]);
     const losses: number[] = [];
     for (let i = 0; i < 12; i++) losses.push(Number((await runner.run(batch, [0.05])).loss.data[0]));
-    if (process.env.ZOO_DEBUG) console.log(name, losses.map((l) => l.toFixed(3)).join(" "));
     assert.ok(losses.every(Number.isFinite), `losses ${losses}`);
     assert.ok(losses[losses.length - 1] < 0.5 * losses[0], `loss did not go down: ${losses.map((l) => l.toFixed(3))}`);
     assert.ok(step.buffers.length > 0, 'BatchNorm running statistics are carried');

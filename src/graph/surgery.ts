@@ -1,0 +1,69 @@
+// Graph surgery on teachers: taps (intermediate values exposed as outputs), choice of
+// the classifier output, output-kind detection (surgery-kind.ts) and batch freeing
+// (surgery-batch.ts). Every pass returns a new Model and leaves its argument alone.
+import type { Model, Shape, ValueInfo } from './ir.js';
+import { isFloatDType } from './tensor.js';
+import { cloneModel, valueTypes } from './surgery-common.js';
+import { GraphError } from '../errors.js';
+
+export { detectOutputKind, classifyOutputValues, toLogits, softmaxAxis, PROB_FLOOR, type OutputKind, type ClassifyOptions } from './surgery-kind.js';
+export { freeBatch, fixBatch, type FreeBatchResult } from './surgery-batch.js';
+export { realInputs, dropInitializerInputs, valueTypes, cloneModel } from './surgery-common.js';
+
+/** Is this the shape of class scores: [N, C] or [N, C, 1, 1]? */
+export function isClassifierShape(shape: Shape | undefined): boolean {
+  if (!shape) return false;
+  if (shape.length === 2) return shape[1] !== 1;
+  return shape.length === 4 && shape[2] === 1 && shape[3] === 1 && shape[1] !== 1;
+}
+
+/** The classifier output: `wanted` when given (a graph output, or any value, which is
+ * then exposed), else the first float graph output shaped [N, C] or [N, C, 1, 1]. */
+export function findClassifierOutput(model: Model, wanted?: string): ValueInfo {
+  const g = model.graph;
+  if (wanted) {
+    const out = g.outputs.find((o) => o.name === wanted);
+    if (out) return out;
+    const info = valueTypes(model).get(wanted);
+    if (!info) throw new GraphError(`the teacher has no value named '${wanted}'`, `its outputs are: ${g.outputs.map((o) => o.name).join(', ')}`);
+    return info;
+  }
+  const found = g.outputs.find((o) => isFloatDType(o.dtype) && o.opaqueType === undefined && isClassifierShape(o.shape));
+  if (!found) {
+    const list = g.outputs.map((o) => `${o.name} ${o.dtype}[${o.shape ?? '?'}]`).join(', ');
+    throw new GraphError(`the teacher has no float output shaped [N, C] or [N, C, 1, 1] (outputs: ${list})`, 'name the classifier output with --output');
+  }
+  return found;
+}
+
+/** Names of every value in the graph (inputs, initializers, node outputs). */
+export function valueNames(model: Model): string[] {
+  const g = model.graph;
+  return [...g.inputs.map((v) => v.name), ...g.nodes.flatMap((n) => n.outputs.filter(Boolean))];
+}
+
+/**
+ * Make the named values graph outputs so onnxruntime returns them (feature taps).
+ * Values that are already outputs are left as they are; a name that is not a value of
+ * the graph raises GraphError naming it (with close matches, when there are any).
+ */
+export function exposeOutputs(model: Model, names: string[]): Model {
+  const g = model.graph;
+  const missing = names.filter((n) => !g.outputs.some((o) => o.name === n));
+  if (missing.length === 0) return model;
+  const known = new Set(valueNames(model));
+  for (const n of missing) {
+    if (known.has(n)) continue;
+    const near = [...known].filter((k) => k.toLowerCase().includes(n.toLowerCase()) || n.toLowerCase().includes(k.toLowerCase())).slice(0, 5);
+    throw new GraphError(`the teacher has no tensor named '${n}'`,
+      near.length ? `did you mean ${near.map((k) => `'${k}'`).join(', ')}? (see \`onnx-distill inspect\`)` : 'list its tensors with `onnx-distill inspect`');
+  }
+  const infos = valueTypes(model);
+  const out = cloneModel(model);
+  for (const n of new Set(missing)) {
+    const vi = infos.get(n);
+    // onnxruntime checks the declared element type; an unknown shape is fine
+    out.graph.outputs.push(vi ? { name: n, dtype: vi.dtype, ...(vi.shape ? { shape: [...vi.shape] } : {}) } : { name: n, dtype: 'float32' });
+  }
+  return out;
+}

@@ -111,6 +111,8 @@ reg(LEGACY_BROADCAST, (n, c) => {
 });
 reg(['Gemm'], (n) => [without(n, 'broadcast')]);
 reg(['Reshape'], (n, c) => [attrToInput(without(n, 'consumed_inputs'), c, 'shape', 1)]);
+// Scatter (9, 10) was renamed ScatterElements at 11, same meaning
+reg(['Scatter'], (n) => [{ ...n, opType: 'ScatterElements' }]);
 reg(['TopK'], (n, c) => {
   if (!n.attrs.k) return [n];
   return [{ ...without(n, 'k'), inputs: [n.inputs[0], c.constant(i64([attrInt(n, 'k', 1)]), `${n.name || 'TopK'}_k`)] }];

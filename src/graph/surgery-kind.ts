@@ -55,6 +55,11 @@ export interface ClassifyOptions {
   sumTol?: number;
   /** allowed |logsumexp(row)| for log-probabilities */
   lseTol?: number;
+  /** only ask whether the values are consistent with the kind, allowing lost mass:
+   * a quantized softmax (steps of 1/256) rounds most of 1000 small probabilities to 0,
+   * and its rows may sum to 0.7. Rows need only lie in [0, 1] and sum to at most 1
+   * (log-probabilities: logsumexp at most 0), each within the tolerance. */
+  lenient?: boolean;
 }
 
 /** Decide from the numbers (rows of `classes` values): every row non-negative and
@@ -75,8 +80,14 @@ export function classifyOutputValues(values: Float32Array, classes: number, opts
       if (v > max) max = v;
       if (v < min) min = v;
     }
-    if (!(min >= 0 && Math.abs(sum - 1) <= sumTol)) probs = false;
-    if (!(max <= lseTol) || Math.abs(logSumExp(row, max)) > lseTol) logProbs = false;
+    const lse = logSumExp(row, max);
+    if (opts.lenient) {
+      if (!(min >= 0 && max <= 1 + sumTol && sum > 0 && sum <= 1 + sumTol)) probs = false;
+      if (!(max <= lseTol && lse <= lseTol)) logProbs = false;
+    } else {
+      if (!(min >= 0 && Math.abs(sum - 1) <= sumTol)) probs = false;
+      if (!(max <= lseTol) || Math.abs(lse) > lseTol) logProbs = false;
+    }
   }
   return probs ? 'probabilities' : logProbs ? 'log-probabilities' : 'logits';
 }

@@ -54,7 +54,7 @@ export function exposeOutputs(model: Model, names: string[]): Model {
   const known = new Set(valueNames(model));
   for (const n of missing) {
     if (known.has(n)) continue;
-    const near = [...known].filter((k) => k.toLowerCase().includes(n.toLowerCase()) || n.toLowerCase().includes(k.toLowerCase())).slice(0, 5);
+    const near = closeNames(n, [...known]);
     throw new GraphError(`the teacher has no tensor named '${n}'`,
       near.length ? `did you mean ${near.map((k) => `'${k}'`).join(', ')}? (see \`onnx-distill inspect\`)` : 'list its tensors with `onnx-distill inspect`');
   }
@@ -66,4 +66,26 @@ export function exposeOutputs(model: Model, names: string[]): Model {
     out.graph.outputs.push(vi ? { name: n, dtype: vi.dtype, ...(vi.shape ? { shape: [...vi.shape] } : {}) } : { name: n, dtype: 'float32' });
   }
   return out;
+}
+
+/** Up to 5 names that contain `name` or are within 2 edits of it (typos). */
+function closeNames(name: string, names: string[]): string[] {
+  const lower = name.toLowerCase();
+  return names.filter((k) => {
+    const l = k.toLowerCase();
+    return l.includes(lower) || lower.includes(l) || editDistance(l, lower, 2) <= 2;
+  }).slice(0, 5);
+}
+
+/** Levenshtein distance, giving up (returning max + 1) once it exceeds `max`. */
+function editDistance(a: string, b: string, max: number): number {
+  if (Math.abs(a.length - b.length) > max) return max + 1;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const cur = [i];
+    for (let j = 1; j <= b.length; j++) cur[j] = Math.min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    if (Math.min(...cur) > max) return max + 1;
+    prev = cur;
+  }
+  return prev[b.length];
 }

@@ -98,8 +98,10 @@ export class TeacherRunner {
   async run(batch: Tensor): Promise<TeacherOutput> {
     const x = this.prepare(batch);
     const n = x.dims[0];
-    const parts = this.batchMode === 'split' ? await this.runSplit(x) : [await this.session.run({ [this.inputName]: x }, this.wanted())];
-    const merged = mergeRows(parts, this.wanted(), n);
+    if (n === 0) throw new UsageError(`teacher input '${this.inputName}': the batch is empty`);
+    const split = this.batchMode === 'split';
+    const parts = split ? await this.runSplit(x) : [await this.session.run({ [this.inputName]: x }, this.wanted())];
+    const merged = mergeRows(parts, this.wanted(), n, split ? this.fixedBatch : undefined);
     const raw = merged[this.outputName];
     const c = this.classesOf(raw, n);
     const values = raw.data as Float32Array;
@@ -155,10 +157,12 @@ export class TeacherRunner {
     return d[1];
   }
 
-  /** The numbers confirm (or, for a graph without Softmax, correct) the output kind. */
+  /** The numbers confirm (or, for a graph without Softmax, correct) the output kind.
+   * Confirming is lenient (a quantized softmax loses mass, see ClassifyOptions);
+   * overriding the graph's verdict needs the strict test. */
   private confirmKind(values: Float32Array, c: number): void {
     this.checked = true;
-    const seen = classifyOutputValues(values, c);
+    const seen = classifyOutputValues(values, c, { lenient: this.outputKind !== 'logits' });
     if (seen === this.outputKind) return;
     if (this.outputKind === 'logits') {
       this.log(`teacher: output '${this.outputName}' has no Softmax in the graph but its values look like ${seen}; treating them as ${seen}`);
@@ -185,27 +189,27 @@ function toFloat32(t: Tensor): Tensor {
   return t;
 }
 
-/** Concatenate the per-request results along axis 0, keeping the first `n` rows;
- * float16/float64 outputs become float32. */
-function mergeRows(parts: Record<string, Tensor>[], names: string[], n: number): Record<string, Tensor> {
+/** Results as one batch of `n` rows: a single request's as they are, fixed-size
+ * requests' concatenated along axis 0 (padding rows dropped). float16/float64 outputs
+ * become float32. */
+function mergeRows(parts: Record<string, Tensor>[], names: string[], n: number, fixed?: number): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const name of names) {
     const pieces = parts.map((p) => toFloat32(p[name]));
     const first = pieces[0];
-    if (pieces.length === 1 && (first.dims[0] === n || first.dims.length === 0)) {
+    if (fixed === undefined) {
       out[name] = first;
       continue;
     }
-    const rows = pieces.reduce((a, t) => a + t.dims[0], 0);
-    const per = first.data.length / Math.max(first.dims[0], 1);
-    if (!first.dims.length || rows < n) throw new GraphError(`teacher output '${name}' has no batch axis (shape [${first.dims}])`, 'choose taps whose first axis is the batch');
-    const data = allocData(first.dtype, n * per) as Float32Array; // any typed array: same-type copies
-    let at = 0;
-    for (const t of pieces) {
-      const take = Math.min(t.dims[0], n - at);
-      data.set((t.data as Float32Array).subarray(0, take * per), at * per);
-      at += take;
+    if (pieces.some((t) => t.dims.length === 0 || t.dims[0] !== fixed)) {
+      throw new GraphError(`teacher output '${name}' came back shaped [${first.dims}], without the batch of ${fixed} as its first axis`, 'choose taps whose first axis is the batch');
     }
+    const per = first.data.length / fixed;
+    const data = allocData(first.dtype, n * per) as Float32Array; // any typed array: same-type copies
+    pieces.forEach((t, k) => {
+      const take = Math.min(fixed, n - k * fixed);
+      data.set((t.data as Float32Array).subarray(0, take * per), k * fixed * per);
+    });
     out[name] = { dtype: first.dtype, dims: [n, ...first.dims.slice(1)], data };
   }
   return out;

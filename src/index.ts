@@ -1,0 +1,20 @@
+// The public library API: the pieces a program needs to distill, train and export.
+export { loadModel, decodeModel, encodeModel, saveModel } from './graph/serde.js';
+export type { Model, Graph, Node, Tensor, ValueInfo, DType } from './graph/ir.js';
+export { Builder } from './graph/builder.js';
+export { Ops } from './graph/ops.js';
+export { differentiate } from './graph/autodiff.js';
+export { registerGrad, registerNoGrad } from './graph/grad/index.js';
+export { buildStudent, studentPresets } from './graph/zoo/index.js';
+export { graphStats } from './graph/stats.js';
+export { exportInference } from './graph/export.js';
+export { buildTrainStep, type TrainableModel, type LossBuilder } from './train/step.js';
+export { StepRunner } from './train/runner.js';
+export { createOptimizer, registerOptimizer, optimizerNames } from './train/optim/index.js';
+export { getObjective, registerObjective, objectiveNames } from './train/objectives/index.js';
+export { distill, type DistillConfig } from './train/distill.js';
+export { createSession } from './runtime/session.js';
+export { TeacherRunner } from './runtime/teacher.js';
+export { loadDataset } from './data/sources.js';
+export { evaluateModel } from './eval/evaluate.js';
+export { DistillError, UsageError, ModelFormatError, GraphError, TrainingError } from './errors.js';

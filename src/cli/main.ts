@@ -8,6 +8,8 @@ import { evalCommand } from './commands/eval.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('onnx-distill')
+  // a repeated flag overrides the earlier one (`--epochs 2 --epochs 3` is 3), as users expect
+  .parserConfiguration({ 'duplicate-arguments-array': false })
   .usage('$0 <command> [options]\n\nDistill an ONNX teacher into a compact student ONNX model.')
   .command(distillCommand)
   .command(inspectCommand)

@@ -17,7 +17,7 @@ import { train } from './trainer.js';
 import { StudentEvaluator } from './evaluator.js';
 import { loadCheckpoint } from './checkpoint.js';
 import { applyWeights } from './weights.js';
-import { prepareRunDir, appendMetrics, truncateMetrics, configHash } from './run-dir.js';
+import { checkRunDir, prepareRunDir, appendMetrics, truncateMetrics, configHash } from './run-dir.js';
 import { topK, agreement } from '../eval/metrics.js';
 import { Rng } from '../util/rng.js';
 import { UsageError } from '../errors.js';
@@ -83,7 +83,13 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const studentPrep: Preprocessing = { ...defaultPreprocessing(trainSet.shape), ...pick(teacherPrep), layout: 'NCHW', dtype: 'float32', size: trainSet.shape };
   const config = { ...cfg, objectiveOptions: objOpts, optimizerHyper: optimizer.hyper, teacherSha256: teacher ? sha256(cfg.teacher!) : null,
     teacherPreprocessing: teacherPrep ?? null, studentPreprocessing: studentPrep, classes };
-  const { paths, resumable } = prepareRunDir(cfg.out, config as unknown as Record<string, unknown>, !!opts.resume);
+  // refuse a folder holding another run, and build the student (an unknown preset is a
+  // usage error), before any expensive work; the folder itself is created only later
+  const { paths } = checkRunDir(cfg.out, config as unknown as Record<string, unknown>, !!opts.resume);
+  const sOpts = { inputShape: trainSet.shape, numClasses: classes, seed: cfg.seed, width: cfg.width, depth: cfg.depth };
+  const model = buildStudent(cfg.student, { ...sOpts, batch: cfg.batch, mode: 'train' });
+  const evalModel = buildStudent(cfg.student, { ...sOpts, batch: 256, mode: 'eval' });
+  const loss = objective.build(objOpts, hasLabels);
 
   const augment = cfg.augment === 'on' || (cfg.augment === 'auto' && trainSet.shape[0] === 3) ? { cropPad: 4, flip: true } : undefined;
   const studentInputs = (d: Dataset) => toModelInput(d.pixels, d.n, d.shape, studentPrep).data as Float32Array;
@@ -108,21 +114,19 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     return (await teacher.run(toModelInput(pixels, n, trainSet.shape, teacherPrep!))).logits;
   } : undefined;
 
-  const sOpts = { inputShape: trainSet.shape, numClasses: classes, seed: cfg.seed, width: cfg.width, depth: cfg.depth };
-  const model = buildStudent(cfg.student, { ...sOpts, batch: cfg.batch, mode: 'train' });
-  const evalModel = buildStudent(cfg.student, { ...sOpts, batch: 256, mode: 'eval' });
-  const loss = objective.build(objOpts, hasLabels);
   const weightNames = [...model.params, ...Object.keys(model.buffers ?? {})];
   const evaluator = await StudentEvaluator.create(evalModel, weightNames, cfg.ep);
   const stats = graphStats(buildStudent(cfg.student, { ...sOpts, batch: 1, mode: 'eval' }).graph);
   log.info(`student ${cfg.student}: ${stats.params.toLocaleString()} parameters, ${(stats.flops / 1e6).toFixed(1)} MFLOPs per sample; ${trainSet.n} training, ${valSet.n} validation samples`);
 
+  const trainStep = buildTrainStep({ model, loss, optimizer, clipNorm: cfg.clipNorm, loopSteps: cfg.loopSteps }).model;
+  const { resumable } = prepareRunDir(cfg.out, config as unknown as Record<string, unknown>, !!opts.resume);
   const resume = opts.resume && resumable ? loadCheckpoint(paths.last) : undefined;
   if (resume) {
     truncateMetrics(paths, resume.progress.epoch);
     log.info(`resuming at epoch ${resume.progress.epoch + 1}, step ${resume.progress.step}`);
   }
-  saveModel(buildTrainStep({ model, loss, optimizer, clipNorm: cfg.clipNorm, loopSteps: cfg.loopSteps }).model, paths.trainStep);
+  saveModel(trainStep, paths.trainStep);
   const valMetrics = async (w: Map<string, import('../graph/ir.js').Tensor>) => {
     const logits = (await evaluator.run(w, valX, valSet.n)).logits;
     const m: Record<string, number> = {};

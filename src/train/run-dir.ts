@@ -38,8 +38,22 @@ function sortKeys(v: unknown): unknown {
 
 /** Create or reopen a run directory; refuses to mix runs. Returns whether a checkpoint exists. */
 export function prepareRunDir(dir: string, config: Record<string, unknown>, resume: boolean): { paths: RunPaths; resumable: boolean } {
+  const checked = checkRunDir(dir, config, resume);
+  if (!checked.exists) {
+    fs.mkdirSync(dir, { recursive: true });
+    writeFileAtomic(checked.paths.config, JSON.stringify(config, null, 2) + '\n');
+  }
+  return { paths: checked.paths, resumable: checked.resumable };
+}
+
+/**
+ * The checks of prepareRunDir without touching the disk, so a command can refuse a
+ * folder before its expensive work and create it only once nothing else can fail.
+ */
+export function checkRunDir(dir: string, config: Record<string, unknown>, resume: boolean): { paths: RunPaths; resumable: boolean; exists: boolean } {
   const paths = runPaths(dir);
   const hash = configHash(config);
+  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) throw new UsageError(`--out '${dir}' is a file, not a folder`, 'choose another --out');
   if (fs.existsSync(dir) && fs.readdirSync(dir).length > 0) {
     if (!fs.existsSync(paths.config)) {
       throw new UsageError(`output folder '${dir}' is not empty and holds no onnx-distill run`, 'choose another --out');
@@ -55,12 +69,10 @@ export function prepareRunDir(dir: string, config: Record<string, unknown>, resu
       throw new UsageError(`output folder '${dir}' already holds a different run (differs in: ${diff.join(', ')})`, 'choose another --out, or repeat the same settings with --resume');
     }
     if (!resume) throw new UsageError(`output folder '${dir}' already holds this run`, 'add --resume to continue it, or choose another --out');
-    return { paths, resumable: fs.existsSync(paths.last) };
+    return { paths, resumable: fs.existsSync(paths.last), exists: true };
   }
   if (resume) throw new UsageError(`nothing to resume in '${dir}'`, 'run without --resume first');
-  fs.mkdirSync(dir, { recursive: true });
-  writeFileAtomic(paths.config, JSON.stringify(config, null, 2) + '\n');
-  return { paths, resumable: false };
+  return { paths, resumable: false, exists: false };
 }
 
 export function appendMetrics(paths: RunPaths, record: Record<string, unknown>): void {

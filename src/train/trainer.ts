@@ -2,6 +2,7 @@
 // learning rate, K-step fused graphs with a 1-step graph for leftovers, a masked
 // short last batch, validation each epoch, best/last checkpoints, exact resume,
 // Ctrl-C saves first, and a NaN/inf loss stops with the last good checkpoint kept.
+import fs from 'node:fs';
 import type { Tensor } from '../graph/ir.js';
 import { tensor } from '../graph/tensor.js';
 import { createSession } from '../runtime/session.js';
@@ -62,6 +63,9 @@ export interface TrainHooks {
   shouldStop?(): boolean;
 }
 
+/** Checkpoint progress plus, for a run stopped mid-epoch, that epoch's loss so far. */
+type ResumableProgress = TrainProgress & { partialEpoch?: { lossSum: number; lossCount: number; seen: number } };
+
 export interface TrainResult {
   runner: StepRunner;
   progress: TrainProgress;
@@ -81,13 +85,13 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
   const schedule = cosineWithWarmup({ peak: opt.lr, totalSteps: opt.epochs * batchesPerEpoch, warmupSteps: Math.round(opt.warmupEpochs * batchesPerEpoch) });
   const shuffle = new Rng(opt.seed);
   const augRng = new Rng(opt.seed ^ 0x5eed);
-  let progress: TrainProgress = {
+  let progress: ResumableProgress = {
     step: 0, epoch: 0, batchInEpoch: 0, shuffleState: Array.from(shuffle.getState()),
     augmentState: Array.from(augRng.getState()), bestMetric: -Infinity, bestEpoch: -1, configHash: opt.configHash,
   };
   if (resume) {
     for (const [k, v] of resume.values) if (runnerK.values.has(k)) runnerK.values.set(k, v);
-    progress = resume.progress;
+    progress = resume.progress as ResumableProgress;
     runnerK.stepCount = progress.step;
   }
   const size = data.sampleDims.reduce((a, d) => a * d, 1);
@@ -102,11 +106,15 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
     epochRng.shuffle(order);
     const aug = new Rng(Uint32Array.from(progress.augmentState));
     const t0 = Date.now();
-    let lossSum = 0, lossCount = 0, seen = 0;
+    // a run stopped mid-epoch carries the epoch's partial loss, so the resumed epoch
+    // reports the same mean loss as an uninterrupted one
+    const partial = progress.batchInEpoch > 0 ? progress.partialEpoch : undefined;
+    let lossSum = partial?.lossSum ?? 0, lossCount = partial?.lossCount ?? 0, seen = partial?.seen ?? 0;
     let b = progress.batchInEpoch;
     while (b < batchesPerEpoch) {
       if (hooks.shouldStop?.()) {
-        progress = { ...progress, epoch, batchInEpoch: b, augmentState: Array.from(aug.getState()), step: runnerK.stepCount };
+        progress = { ...progress, epoch, batchInEpoch: b, augmentState: Array.from(aug.getState()), step: runnerK.stepCount,
+          partialEpoch: { lossSum, lossCount, seen } };
         saveCheckpoint(opt.lastCheckpoint, runnerK.values, progress);
         return { runner: runnerK, progress, stopped: true };
       }
@@ -145,8 +153,14 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
       const losses = out.loss.data as Float32Array;
       if (!losses.every(Number.isFinite)) {
         for (const [key, v] of before) runnerK.values.set(key, v); // never keep a diverged state
-        throw new TrainingError(`loss became ${losses.find((l) => !Number.isFinite(l))} at epoch ${epoch + 1}, step ${runnerK.stepCount}`,
-          `lower --lr or set --clip-norm; the last good checkpoint is ${opt.lastCheckpoint}`);
+        const bad = losses.findIndex((l) => !Number.isFinite(l));
+        runnerK.stepCount -= k;
+        // the checkpoint on disk is from the last completed epoch (or a Ctrl-C): keep it
+        const kept = fs.existsSync(opt.lastCheckpoint)
+          ? `; the last good checkpoint (${progress.epoch} epoch(s) done, step ${progress.step}) is kept in ${opt.lastCheckpoint}`
+          : '; no epoch had completed, so no checkpoint was written';
+        throw new TrainingError(`loss became ${losses[bad]} at epoch ${epoch + 1}, step ${runnerK.stepCount + bad + 1}`,
+          `lower --lr or set --clip-norm, and start a new run with another --out${kept}`);
       }
       for (const l of losses) { lossSum += l; lossCount++; }
       b += k;
@@ -156,7 +170,7 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
     const seconds = (Date.now() - t0) / 1000;
     const val = await hooks.validate(runnerK.weights(), epoch);
     progress = {
-      ...progress, epoch: epoch + 1, batchInEpoch: 0, step: runnerK.stepCount,
+      ...progress, epoch: epoch + 1, batchInEpoch: 0, step: runnerK.stepCount, partialEpoch: undefined,
       shuffleState: Array.from(epochRng.getState()), augmentState: Array.from(aug.getState()),
     };
     if (val.score > progress.bestMetric) {

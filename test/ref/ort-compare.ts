@@ -8,6 +8,7 @@ import { encodeModel } from '../../src/graph/serde.js';
 import { tensor, toNumbers } from '../../src/graph/tensor.js';
 import { createSession } from '../../src/runtime/session.js';
 import { evaluate, type RefTensor } from './interp.js';
+import { rng } from '../helpers/rand.js';
 
 export interface InSpec {
   shape: number[];
@@ -30,15 +31,6 @@ export interface CompareSpec {
   seed?: number;
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 function values(spec: InSpec, rand: () => number): number[] {
   if (spec.data) return spec.data;

@@ -10,6 +10,7 @@ import { encodeModel, decodeModel } from '../../src/graph/serde.js';
 import { createSession } from '../../src/runtime/session.js';
 import { createOptimizer } from '../../src/train/optim/index.js';
 import type { Optimizer } from '../../src/train/optim/types.js';
+import { rng } from '../helpers/rand.js';
 
 // ------------------------------------------------------------------ harness
 
@@ -73,15 +74,6 @@ function assertClose(actual: number[], expected: number[], what: string, rtol = 
   }
 }
 
-function rng(seed: number): () => number {
-  let s = seed >>> 0 || 1;
-  return () => {
-    s ^= s << 13; s >>>= 0;
-    s ^= s >>> 17;
-    s ^= s << 5; s >>>= 0;
-    return s / 4294967296;
-  };
-}
 
 function randomCase(seed: number, shape: number[], steps: number, decay: boolean): ParamCase {
   const r = rng(seed);

@@ -74,8 +74,13 @@ export const distillCommand: CommandModule<object, Args> = {
       ep: a.ep, out: a.out ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
     };
     for (const k of ['epochs', 'batch', 'loopSteps'] as const) {
-      if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new UsageError(`--${k === 'loopSteps' ? 'loop-steps' : k} must be a positive integer`);
+      const flag = k === 'loopSteps' ? 'loop-steps' : k;
+      if (!Number.isInteger(cfg[k]) || cfg[k] < 1) throw new UsageError(`--${flag} must be a positive integer, got ${cfg[k]}`, `give a whole number >= 1, e.g. --${flag} ${k === 'batch' ? 128 : k === 'epochs' ? 5 : 4}`);
     }
+    // a NaN or negative rate would only show up later as a diverged loss
+    if (!(cfg.lr > 0 && Number.isFinite(cfg.lr))) throw new UsageError(`--lr must be a positive number, got ${cfg.lr}`, 'e.g. --lr 3e-3');
+    if (!(cfg.weightDecay >= 0 && cfg.warmupEpochs >= 0)) throw new UsageError('--weight-decay and --warmup must be numbers >= 0');
+    if (!cfg.val && !(cfg.valSplit > 0 && cfg.valSplit < 1)) throw new UsageError(`--val-split must be between 0 and 1, got ${cfg.valSplit}`, 'or give --val');
     let stop = false;
     const onSigint = () => {
       if (stop) process.exit(130);

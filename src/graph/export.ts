@@ -34,8 +34,10 @@ export function foldBatchNorms(g: Graph): number {
     if (!scale || !bias || !mean || !vr || !w) continue;
     const eps = attrFloat(bn, 'epsilon', 1e-5);
     const convBias = conv.inputs[2] ? g.initializers.get(conv.inputs[2]) : undefined;
+    if (conv.inputs[2] && !convBias) continue; // a computed bias cannot be folded into
     const { weight, b } = foldInto(w, convBias, scale, bias, mean, vr, eps);
-    const wName = `${conv.inputs[1]}.folded`, bName = `${conv.inputs[1].replace(/\.weight$/, '')}.bias.folded`;
+    // a weight shared by several convs gets one folded copy per conv
+    const wName = unused(g, `${conv.inputs[1]}.folded`), bName = unused(g, `${conv.inputs[1].replace(/\.weight$/, '')}.bias.folded`);
     g.initializers.set(wName, weight);
     g.initializers.set(bName, b);
     const newConv: Node = { ...conv, inputs: [conv.inputs[0], wName, bName], outputs: [bn.outputs[0]] };
@@ -61,6 +63,12 @@ function foldInto(w: Tensor, convBias: Tensor | undefined, scale: Tensor, beta: 
     bias[c] = (b0 - (mean.data as Float32Array)[c]) * f + (beta.data as Float32Array)[c];
   }
   return { weight: tensor('float32', w.dims, out), b: tensor('float32', [cout], bias) };
+}
+
+function unused(g: Graph, name: string): string {
+  let n = name;
+  for (let i = 1; g.initializers.has(n); i++) n = `${name}_${i}`;
+  return n;
 }
 
 function dropUnused(g: Graph): void {

@@ -15,6 +15,9 @@ export interface SessionOptions {
   optimization?: 'disabled' | 'basic' | 'extended' | 'all';
   /** called once with a human line when `auto` falls back to CPU */
   onFallback?: (why: string) => void;
+  /** write onnxruntime's profile (a JSON trace, one event per kernel run) to a file whose
+   * name starts with this prefix; onnxruntime writes it when the session is released */
+  profile?: string;
 }
 
 export interface Session {
@@ -49,6 +52,7 @@ async function createWith(bytes: Uint8Array, ep: 'cuda' | 'cpu', opts: SessionOp
     executionProviders: [ep],
     graphOptimizationLevel: opts.optimization ?? 'all',
     ...(opts.threads ? { intraOpNumThreads: opts.threads } : {}),
+    ...(opts.profile ? { enableProfiling: true, profileFilePrefix: opts.profile } : {}),
     logSeverityLevel: 3,
   });
 }

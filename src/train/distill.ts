@@ -122,8 +122,8 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const trainStep = buildTrainStep({ model, loss, optimizer, clipNorm: cfg.clipNorm, loopSteps: cfg.loopSteps }).model;
   const { resumable } = prepareRunDir(cfg.out, config as unknown as Record<string, unknown>, !!opts.resume);
   const resume = opts.resume && resumable ? loadCheckpoint(paths.last) : undefined;
+  if (opts.resume) truncateMetrics(paths, resume?.progress.epoch ?? 0); // records past the checkpoint are redone
   if (resume) {
-    truncateMetrics(paths, resume.progress.epoch);
     log.info(`resuming at epoch ${resume.progress.epoch + 1}, step ${resume.progress.step}`);
   }
   saveModel(trainStep, paths.trainStep);
@@ -134,6 +134,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     if (valTeacher) m.val_agreement = agreement(logits, valTeacher, classes);
     return m;
   };
+  const release = async () => { await evaluator.release(); await teacher?.release(); };
   const result = await train(model, loss, optimizer, {
     n: trainSet.n, sampleDims: trainSet.shape, inputs: trainX, labels: trainSet.labels, teacherLogits: trainTeacher, teacherOnline: online, classes,
   }, {
@@ -147,8 +148,9 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     onEpoch: (r) => { appendMetrics(paths, { type: 'epoch', ...r }); log.epoch?.(r); },
     onProgress: (done, total, l, sps) => log.progress?.(`epoch`, done, total, `loss ${l.toFixed(4)} ${sps.toFixed(0)} samples/s`),
     shouldStop: opts.shouldStop,
-  }, resume);
+  }, resume).catch(async (e) => { await release(); throw e; }); // library callers get their sessions back
   if (result.stopped) {
+    await release();
     log.info(`stopped; checkpoint saved to ${paths.last} (continue with --resume)`);
     return { runDir: paths.dir, student: '', metrics: {}, stopped: true };
   }
@@ -170,8 +172,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   final.student_params = stats.params;
   if (teacher) final.teacher_params = graphStats(loadModel(cfg.teacher!).graph).params;
   appendMetrics(paths, { type: 'final', ...final });
-  await evaluator.release();
-  await teacher?.release();
+  await release();
   return { runDir: paths.dir, student: paths.student, metrics: final, stopped: false };
 }
 

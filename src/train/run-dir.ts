@@ -79,10 +79,19 @@ export function appendMetrics(paths: RunPaths, record: Record<string, unknown>):
   fs.appendFileSync(paths.metrics, JSON.stringify(record) + '\n');
 }
 
-/** On resume, drop epoch records the checkpoint does not cover (they will be redone). */
+/** On resume, drop epoch records the checkpoint does not cover (they will be redone)
+ * and any final record (the resumed run writes its own). */
 export function truncateMetrics(paths: RunPaths, keepEpochsBelow: number): void {
   if (!fs.existsSync(paths.metrics)) return;
   const lines = fs.readFileSync(paths.metrics, 'utf8').split('\n').filter(Boolean)
-    .filter((l) => { const r = JSON.parse(l); return r.type !== 'epoch' || r.epoch < keepEpochsBelow; });
+    .filter((l) => {
+      let r: { type?: string; epoch?: number };
+      try {
+        r = JSON.parse(l);
+      } catch {
+        return false; // a line torn by a killed process
+      }
+      return r.type === 'epoch' ? r.epoch! < keepEpochsBelow : r.type !== 'final';
+    });
   writeFileAtomic(paths.metrics, lines.map((l) => l + '\n').join(''));
 }

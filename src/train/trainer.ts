@@ -64,7 +64,7 @@ export interface TrainHooks {
 }
 
 /** Checkpoint progress plus, for a run stopped mid-epoch, that epoch's loss so far. */
-type ResumableProgress = TrainProgress & { partialEpoch?: { lossSum: number; lossCount: number; seen: number } };
+type ResumableProgress = TrainProgress & { partialEpoch?: { lossSum: number; lossCount: number; seen: number; seconds: number } };
 
 export interface TrainResult {
   runner: StepRunner;
@@ -105,16 +105,16 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
     const order = Int32Array.from({ length: data.n }, (_, i) => i);
     epochRng.shuffle(order);
     const aug = new Rng(Uint32Array.from(progress.augmentState));
-    const t0 = Date.now();
-    // a run stopped mid-epoch carries the epoch's partial loss, so the resumed epoch
-    // reports the same mean loss as an uninterrupted one
+    // a run stopped mid-epoch carries the epoch's partial loss (and time), so the resumed
+    // epoch reports the same mean loss as an uninterrupted one
     const partial = progress.batchInEpoch > 0 ? progress.partialEpoch : undefined;
+    const t0 = Date.now() - 1000 * (partial?.seconds ?? 0);
     let lossSum = partial?.lossSum ?? 0, lossCount = partial?.lossCount ?? 0, seen = partial?.seen ?? 0;
     let b = progress.batchInEpoch;
     while (b < batchesPerEpoch) {
       if (hooks.shouldStop?.()) {
         progress = { ...progress, epoch, batchInEpoch: b, augmentState: Array.from(aug.getState()), step: runnerK.stepCount,
-          partialEpoch: { lossSum, lossCount, seen } };
+          partialEpoch: { lossSum, lossCount, seen, seconds: (Date.now() - t0) / 1000 } };
         saveCheckpoint(opt.lastCheckpoint, runnerK.values, progress);
         return { runner: runnerK, progress, stopped: true };
       }

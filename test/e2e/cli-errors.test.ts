@@ -65,7 +65,7 @@ test('a data folder with no images', (t) => {
   if (!teacher) return;
   const empty = fs.mkdtempSync(path.join(tmp, 'no-images-'));
   const out = emptyOut('nodata');
-  expectUsageError(['distill', '--teacher', teacher, ...TINY, '--data', empty, '--out', out], out, new RegExp(path.basename(empty)), /\(.*(use|give).*\)/);
+  expectUsageError(['distill', '--teacher', teacher, ...TINY, '--data', empty, '--out', out], out, new RegExp(path.basename(empty)), /\(.+\)/);
 });
 
 test('a student preset that does not exist', (t) => {

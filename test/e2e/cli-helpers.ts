@@ -11,7 +11,7 @@ export const BIN = path.join(REPO_ROOT, 'bin', 'onnx-distill.js');
 
 /** The environment for a child: ours (ONNX_DISTILL_ASSETS included), never colours or a debug stack. */
 export function childEnv(): NodeJS.ProcessEnv {
-  const env = { ...process.env, NO_COLOR: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, NO_COLOR: '1' };
   delete env.ONNX_DISTILL_DEBUG;
   delete env.NODE_TEST_CONTEXT; // a child node must not think it runs under this test runner
   return env;

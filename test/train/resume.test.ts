@@ -71,6 +71,22 @@ async function compare(t: test.TestContext, name: string, over: Partial<DistillC
   assert.deepEqual(rb2.metrics, ra.metrics);
 }
 
+test('--resume of a finished run trains nothing more and keeps one record per epoch and one final record', async (t) => {
+  const teacher = assetsOrSkip(t, 'teachers/mnist-cntk-opset7.onnx');
+  if (!teacher) return;
+  const dir = path.join(tmp, 'finished');
+  const over = { epochs: 1, data: 'mnist:0-300', val: 'mnist:600-700' };
+  const first = await distill(config(teacher, dir, over), counter());
+  const ckpt = fs.readFileSync(path.join(dir, 'checkpoint.safetensors'));
+  const log = counter();
+  const again = await distill(config(teacher, dir, over), log, { resume: true });
+  assert.equal(log.steps, 0, 'no training step');
+  assert.deepEqual(again.metrics, first.metrics);
+  assert.ok(fs.readFileSync(path.join(dir, 'checkpoint.safetensors')).equals(ckpt));
+  const types = fs.readFileSync(path.join(dir, 'metrics.jsonl'), 'utf8').split('\n').filter(Boolean).map((l) => JSON.parse(l).type);
+  assert.deepEqual(types, ['epoch', 'final']);
+});
+
 // 600 samples in batches of 32: 19 steps per epoch, the last one short (24 samples, masked)
 test('resume with single steps: stopped mid-epoch 2, same losses and tensors', (t) => compare(t, 'k1', {}, 19 + 7));
 

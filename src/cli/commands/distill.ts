@@ -112,9 +112,11 @@ function withConfigFile(argv: Args): Args {
     throw new UsageError(`--config ${argv.config}: cannot read JSON (${(e as Error).message})`);
   }
   // explicit flags win over the file: yargs marks defaults we cannot tell apart, so
-  // only keys given on the command line (present in process.argv) override the file
-  const given = new Set(process.argv.filter((s) => s.startsWith('--')).map((s) => s.slice(2).split('=')[0]));
+  // only keys given on the command line (present in process.argv) override the file.
+  // Keys are compared in their kebab-case form: `loopSteps` and `loop-steps` are one option.
+  const kebab = (k: string) => k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+  const given = new Set(process.argv.filter((s) => s.startsWith('--')).map((s) => kebab(s.slice(2).split('=')[0]).replace(/^no-/, '')));
   const merged: Record<string, unknown> = { ...argv };
-  for (const [k, v] of Object.entries(fromFile)) if (!given.has(k)) merged[k] = v;
+  for (const [k, v] of Object.entries(fromFile)) if (!given.has(kebab(k))) merged[kebab(k)] = v;
   return merged as unknown as Args;
 }

@@ -31,6 +31,7 @@ export const exportCommand: CommandModule<object, Args> = {
     if (!fs.existsSync(cfgFile)) throw new UsageError(`'${dir}' is not a run directory (no config.json)`, 'pass the --out folder of a distill run');
     const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
     const ckpt = isFile ? argv.run : path.join(dir, argv.last || !fs.existsSync(path.join(dir, 'best.safetensors')) ? 'checkpoint.safetensors' : 'best.safetensors');
+    if (!isFile && !fs.existsSync(ckpt)) throw new UsageError(`run '${dir}' has no checkpoint yet (no epoch has completed)`, 'continue it with `distill --resume`, or export a finished run');
     const { values, progress } = loadCheckpoint(ckpt);
     const model = buildStudent(cfg.student, {
       inputShape: cfg.studentPreprocessing.size, numClasses: cfg.classes, batch: 'N', mode: 'eval', seed: cfg.seed, width: cfg.width, depth: cfg.depth,

@@ -61,15 +61,19 @@ function convInputGrad(c: GradCtx, dy: string, w: string, sx: number[], sy: numb
   }));
 }
 
-/** Upper bound on one im2col tensor; larger ones are built and multiplied in tap chunks. */
-const IM2COL_BYTES = 256 * 2 ** 20;
+/** Upper bound on one im2col tensor; larger ones are built and multiplied in tap chunks.
+ * At 64 MiB the benchmark convnet's step runs as fast as unchunked (whose largest
+ * tensor is 151 MB) and its process grows about 500 MB instead of 755; at 32 MiB one-tap
+ * chunks make narrow GEMMs, 1.2x slower on 2 threads. */
+const IM2COL_BYTES = 64 * 2 ** 20;
 
 // dW[m,c,t] = sum_{n,o} dY[n,m,o] * Xpad[n, c, o*s + t*d]: a matrix product over (o, n).
 // X goes to [C, Hp*Wp, N] (batch innermost), so one Gather of whole N-float rows with
 // constant [T, P] indices builds the columns [C*T, P*N] in the order dY [M, P*N] has
 // after one Transpose; a Gemm (transB) then gives [M, C*T]. Groups use a batched MatMul.
-// ORT 1.29 CPU, batch 128: 2.5-3x faster than a Conv of the N/C-transposed tensors
-// (that Conv runs a [Ho, Wo] kernel, one huge im2col per input channel, a 9-column GEMM).
+// ORT 1.29 CPU, 3x3 layers at batch 128: 2-3x faster than a Conv of the N/C-transposed
+// tensors on 2 threads, 1.6x on one (that Conv has a [Ho, Wo] kernel: one huge im2col
+// and a 9-column GEMM per input channel). Cost: the columns are T times X's size.
 function im2colWeightGrad(c: GradCtx, dy: string, x: string, sx: number[], sw: number[], sy: number[],
   p: WindowParams, group: number) {
   const { o } = c;
@@ -82,9 +86,10 @@ function im2colWeightGrad(c: GradCtx, dy: string, x: string, sx: number[], sw: n
   const psp = sp.map((d, i) => d + p.pads[i] + p.pads[i + n]);
   xt = o.reshape(xt, [C, psp.reduce((a, d) => a * d, 1), N]);
   const dyt = o.reshape(o.transpose(dy, [1, ...iota(n, 2), 0]), group === 1 ? [M, P * N] : [group, Mg, P * N]);
-  // taps per chunk, so a chunk's columns stay under IM2COL_BYTES
-  const perTap = C * P * N * 4;
-  const chunk = Math.max(1, Math.min(T, Math.floor(IM2COL_BYTES / perTap)));
+  // equal chunks of taps, each chunk's columns under IM2COL_BYTES where one tap fits
+  const perTap = C * P * N * 4; // float32 bytes (an upper bound for smaller types)
+  const chunks = Math.ceil(T / Math.max(1, Math.floor(IM2COL_BYTES / perTap)));
+  const chunk = Math.ceil(T / chunks);
   const parts: string[] = [];
   for (let t0 = 0; t0 < T; t0 += chunk) {
     const taps = iota(Math.min(chunk, T - t0), t0);

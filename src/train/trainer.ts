@@ -52,6 +52,8 @@ export interface EpochReport {
   lr: number;
   seconds: number;
   samplesPerSecond: number;
+  /** resident memory after the epoch, MiB: shows that memory stays flat over epochs */
+  rssMiB: number;
 }
 
 export interface TrainHooks {
@@ -179,7 +181,7 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
     }
     saveCheckpoint(opt.lastCheckpoint, runnerK.values, progress);
     hooks.onEpoch?.({ epoch, step: runnerK.stepCount, loss: lossSum / lossCount, lr: schedule(runnerK.stepCount - 1), seconds,
-      samplesPerSecond: seen / seconds, ...val.metrics });
+      samplesPerSecond: seen / seconds, rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20), ...val.metrics });
   }
   return { runner: runnerK, progress, stopped: false };
 }

@@ -29,7 +29,7 @@ const base: Omit<DistillConfig, 'objective' | 'out' | 'objectiveOptions'> = {
   teacher, data: `${train}:0-59000`, val: `${train}:59000-60000`, valSplit: 0, student: arg('student', 'convnet'),
   width: Number(arg('width', '16')), depth: Number(arg('depth', '3')), epochs, batch: Number(arg('batch', '128')),
   lr: Number(arg('lr', '4e-3')), optimizer: 'adamw', weightDecay: 5e-4, warmupEpochs: 0.3, loopSteps: Number(arg('loop-steps', '1')),
-  seed: 1, augment: 'off', preprocessing: {}, ep: 'cpu',
+  seed: Number(arg('seed', '1')), augment: arg('augment', 'off') as DistillConfig['augment'], preprocessing: {}, ep: 'cpu',
 };
 
 interface Row { objective: string; top1: number; agreement: number; params: number; teacherParams: number; minutes: number }

@@ -5,8 +5,7 @@ import type { Builder } from './builder.js';
 import type { Node } from './ir.js';
 import { isFloatDType } from './tensor.js';
 import { Ops } from './ops.js';
-import { gradRuleOf, type GradCtx } from './grad/index.js';
-import { GraphError } from '../errors.js';
+import { gradRuleOf, missingGradError, type GradCtx } from './grad/index.js';
 
 export interface GradOptions {
   /** scalar (or any-shaped) value to differentiate; its seed gradient is ones */
@@ -53,11 +52,7 @@ export function differentiate(b: Builder, opts: GradOptions): Map<string, string
     if (dy.every((g) => g === undefined)) continue;
     const rule = gradRuleOf(node.opType);
     if (rule === 'none') continue;
-    if (!rule || (node.domain !== '' && node.domain !== 'ai.onnx')) {
-      throw new GraphError(
-        `no gradient rule for op ${node.domain ? node.domain + '.' : ''}${node.opType} (node '${node.name}')`,
-        `add one with registerGrad('${node.opType}', ...) in src/graph/grad/<family>.ts, or mark it non-differentiable with registerNoGrad`);
-    }
+    if (!rule || (node.domain !== '' && node.domain !== 'ai.onnx')) throw missingGradError(node);
     const ctx = makeCtx(b, o, node, dy, depends);
     const grads = b.scope('grad', () => rule(ctx));
     node.inputs.forEach((inp, k) => {

@@ -6,7 +6,7 @@ import { loadDataset } from '../data/sources.js';
 import { splitDataset, sampleSize, type Dataset } from '../data/dataset.js';
 import { defaultPreprocessing, preprocessingFor, toModelInput, type Preprocessing, type PreprocessFlags } from '../data/preprocess.js';
 import { TeacherRunner } from '../runtime/teacher.js';
-import { buildStudent } from '../graph/zoo/index.js';
+import { buildStudent, isStudentFile } from '../graph/zoo/index.js';
 import { graphStats } from '../graph/stats.js';
 import { exportInference } from '../graph/export.js';
 import { loadModel, saveModel } from '../graph/serde.js';
@@ -81,8 +81,10 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   }
   const teacherPrep: Preprocessing | undefined = teacher ? preprocessingFor(teacher.inputInfo, cfg.preprocessing) : undefined;
   const studentPrep: Preprocessing = { ...defaultPreprocessing(trainSet.shape), ...pick(teacherPrep), layout: 'NCHW', dtype: 'float32', size: trainSet.shape };
+  // a student file's hash joins the config (only then, so preset runs keep their config hash): --resume refuses an edited file
+  const studentFile = isStudentFile(cfg.student) && fs.existsSync(cfg.student) ? { studentSha256: sha256(cfg.student) } : {};
   const config = { ...cfg, objectiveOptions: objOpts, optimizerHyper: optimizer.hyper, teacherSha256: teacher ? sha256(cfg.teacher!) : null,
-    teacherPreprocessing: teacherPrep ?? null, studentPreprocessing: studentPrep, classes };
+    teacherPreprocessing: teacherPrep ?? null, studentPreprocessing: studentPrep, classes, ...studentFile };
   // refuse a folder holding another run, and build the student (an unknown preset is a
   // usage error), before any expensive work; the folder itself is created only later
   const { paths } = checkRunDir(cfg.out, config as unknown as Record<string, unknown>, !!opts.resume);

@@ -7,7 +7,7 @@ import type { CommandModule } from 'yargs';
 import { distill, type DistillConfig } from '../../train/distill.js';
 import { objectiveNames } from '../../train/objectives/index.js';
 import { optimizerNames } from '../../train/optim/index.js';
-import { studentPresets } from '../../graph/zoo/index.js';
+import { isStudentFile, studentPresets } from '../../graph/zoo/index.js';
 import { reporter, runCommand, numList } from '../output.js';
 import { UsageError } from '../../errors.js';
 
@@ -32,7 +32,7 @@ export const distillCommand: CommandModule<object, Args> = {
     .option('val', { type: 'string', describe: 'validation data (default: a split of --data)' })
     .option('val-split', { type: 'number', default: 0.1, describe: 'fraction of --data held out for validation when --val is absent' })
     .option('labels', { type: 'string', describe: 'train from a label store instead of running the teacher (not available yet)' })
-    .option('student', { type: 'string', default: 'convnet', describe: `student preset (${studentPresets().join(', ')})` })
+    .option('student', { type: 'string', default: 'convnet', describe: `student preset (${studentPresets().join(', ')}), or a float .onnx model whose ops all have gradient rules (trained from its own weights)` })
     .option('width', { type: 'number', describe: 'student base width (channels or hidden units)' })
     .option('depth', { type: 'number', describe: 'student depth (stages, blocks or layers)' })
     .option('objective', { type: 'string', default: 'kd', describe: `objective (${objectiveNames().join(', ')})` })
@@ -66,7 +66,9 @@ export const distillCommand: CommandModule<object, Args> = {
     const teacher = a.teacher ?? (a.objective === 'ce' ? null : EXAMPLE_TEACHER);
     if (teacher && !a.teacher && !fs.existsSync(teacher)) throw new UsageError(`the example teacher ${teacher} is missing`, 'run `npm run make:example-teacher`, or pass --teacher');
     const cfg: DistillConfig = {
-      teacher, data: a.data, val: a.val ?? null, valSplit: a['val-split'], student: a.student, width: a.width, depth: a.depth,
+      teacher, data: a.data, val: a.val ?? null, valSplit: a['val-split'],
+      // a student file by absolute path: `export RUNDIR` rebuilds the student from config.json, from any folder
+      student: isStudentFile(a.student) ? path.resolve(a.student) : a.student, width: a.width, depth: a.depth,
       objective: a.objective, objectiveOptions: { alpha: a.alpha, temperature: a.temperature } as Record<string, number>,
       epochs: a.epochs, batch: a.batch, lr: a.lr, optimizer: a.optimizer, weightDecay: a['weight-decay'], warmupEpochs: a.warmup,
       loopSteps: a['loop-steps'], clipNorm: a['clip-norm'], seed: a.seed, augment: a.augment,

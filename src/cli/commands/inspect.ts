@@ -11,7 +11,7 @@ import { preprocessingFor } from '../../data/preprocess.js';
 import { reporter, runCommand, numList } from '../output.js';
 import { UsageError } from '../../errors.js';
 
-interface Args { model: string; json: boolean; input?: string; classes: number }
+interface Args { model: string; json: boolean; input?: string; classes: number; width?: number; depth?: number }
 
 export const inspectCommand: CommandModule<object, Args> = {
   command: 'inspect <model>',
@@ -20,20 +20,22 @@ export const inspectCommand: CommandModule<object, Args> = {
     .positional('model', { type: 'string', demandOption: true, describe: `an .onnx file, or a preset: ${studentPresets().join(', ')}` })
     .option('input', { type: 'string', describe: 'preset only: per-sample input shape C,H,W (default 1,28,28)' })
     .option('classes', { type: 'number', default: 10, describe: 'preset only: number of classes' })
+    .option('width', { type: 'number', describe: 'preset only: base channel count / hidden size (as in distill --width)' })
+    .option('depth', { type: 'number', describe: 'preset only: number of stages / blocks / layers (as in distill --depth)' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object on stdout' }) as never,
   handler: (argv) => runCommand(async () => {
     const rep = reporter(argv.json);
     const isPreset = studentPresets().includes(argv.model) && !fs.existsSync(argv.model);
-    const info = isPreset ? describePreset(argv.model, numList(argv.input) ?? [1, 28, 28], argv.classes) : describeModel(argv.model);
+    const info = isPreset ? describePreset(argv.model, numList(argv.input) ?? [1, 28, 28], argv.classes, argv.width, argv.depth) : describeModel(argv.model);
     rep.result(info, () => human(info));
   }),
 };
 
-function describePreset(name: string, inputShape: number[], classes: number): Record<string, unknown> {
+function describePreset(name: string, inputShape: number[], classes: number, width?: number, depth?: number): Record<string, unknown> {
   if (inputShape.length !== 3) throw new UsageError(`--input must be C,H,W, got ${inputShape.join(',')}`);
-  const m = buildStudent(name, { inputShape, numClasses: classes, batch: 1, mode: 'eval', seed: 1 });
+  const m = buildStudent(name, { inputShape, numClasses: classes, batch: 1, mode: 'eval', seed: 1, width, depth });
   const s = graphStats(m.graph);
-  return { preset: name, input: inputShape, classes, params: s.params, buffers: s.buffers, flops_per_sample: s.flops, nodes: m.graph.nodes.length };
+  return { preset: name, input: inputShape, classes, width: width ?? null, depth: depth ?? null, params: s.params, buffers: s.buffers, flops_per_sample: s.flops, nodes: m.graph.nodes.length };
 }
 
 function describeModel(file: string): Record<string, unknown> {

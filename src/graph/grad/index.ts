@@ -1,6 +1,6 @@
 // The complete gradient-rule set: importing this module registers every family.
 // Each family file owns the rules of related ops; registry.ts owns the table.
-export { registerGrad, registerNoGrad, gradRuleOf, registeredOps } from './registry.js';
+export { registerGrad, registerNoGrad, gradRuleOf, registeredOps, missingGradError } from './registry.js';
 export type { GradCtx, GradRule } from './registry.js';
 import './nograd.js';
 import './elementwise.js';

@@ -4,6 +4,7 @@
 import type { Builder } from '../builder.js';
 import type { Node } from '../ir.js';
 import type { Ops } from '../ops.js';
+import { GraphError } from '../../errors.js';
 
 export interface GradCtx {
   node: Node;
@@ -43,6 +44,15 @@ export function registerNoGrad(ops: string[]): void {
 
 export function gradRuleOf(op: string): GradRule | 'none' | undefined {
   return RULES.get(op);
+}
+
+/** The error for a node on a gradient path whose op has no rule. `where` prefixes the
+ * message (e.g. the student file) and `fix` comes before the developer's way out, so a
+ * check made up front says what autodiff would say later. */
+export function missingGradError(node: Node, where = '', fix = ''): GraphError {
+  return new GraphError(
+    `${where ? where + ': ' : ''}no gradient rule for op ${node.domain ? node.domain + '.' : ''}${node.opType} (node '${node.name}')`,
+    `${fix ? fix + ', or ' : ''}add one with registerGrad('${node.opType}', ...) in src/graph/grad/<family>.ts, or mark it non-differentiable with registerNoGrad`);
 }
 
 export function registeredOps(): string[] {

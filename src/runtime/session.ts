@@ -1,5 +1,9 @@
 // The one place that talks to onnxruntime-node: sessions, execution-provider choice
 // with CPU fallback, and conversion between our IR tensors and ORT tensors.
+import fs from 'node:fs';
+import path from 'node:path';
+import { createRequire } from 'node:module';
+import { spawnSync } from 'node:child_process';
 import ort from 'onnxruntime-node';
 import type { DType, Model, Tensor } from '../graph/ir.js';
 import { encodeModel } from '../graph/serde.js';
@@ -47,6 +51,28 @@ export function fromOrt(t: ort.Tensor): Tensor {
 
 let cudaProbe: { ok: boolean; why: string } | undefined;
 
+/** Why the CUDA provider cannot even be tried, or undefined when its libraries are in
+ * place. Checking the files first keeps onnxruntime from logging a multi-line load
+ * failure on every CPU-only machine, where `--ep auto` is the normal case. */
+function cudaMissing(): string | undefined {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return `no CUDA build of onnxruntime-node for ${process.platform}-${process.arch}`;
+  const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
+  const dir = path.join(path.dirname(pkg), 'bin', 'napi-v6', 'linux', 'x64');
+  const lib = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].find((f) => !fs.existsSync(path.join(dir, f)));
+  if (lib) return `${lib} is not installed`;
+  // the provider is there: are the CUDA libraries it links against? (ldd lists them;
+  // onnxruntime itself would only say "Failed to load shared library")
+  const ldd = spawnSync('ldd', [path.join(dir, 'libonnxruntime_providers_cuda.so')], { encoding: 'utf8' });
+  const notFound = ldd.status === 0 ? [...ldd.stdout.matchAll(/^\s*(\S+) => not found/gm)].map((m) => m[1]) : [];
+  return notFound.length ? `${notFound.join(', ')} not found on the library path (set LD_LIBRARY_PATH to CUDA 13 and cuDNN 9)` : undefined;
+}
+
+const CUDA_FIX = 'run `npm run setup:cuda` on a machine with an NVIDIA GPU and CUDA 13 (README, section "GPU"), or use --ep cpu';
+
+// onnxruntime's own logger would print a multi-line error for a provider that fails to
+// load; every failure reaches the user through our typed errors and fallback line instead
+ort.env.logLevel = 'fatal';
+
 async function createWith(bytes: Uint8Array, ep: 'cuda' | 'cpu', opts: SessionOptions): Promise<ort.InferenceSession> {
   return ort.InferenceSession.create(bytes, {
     executionProviders: [ep],
@@ -62,6 +88,17 @@ export async function createSession(model: Model | Uint8Array, opts: SessionOpti
   const want = opts.ep ?? 'cpu';
   let ep: 'cuda' | 'cpu' = 'cpu';
   let inner: ort.InferenceSession;
+  if (want !== 'cpu' && !cudaProbe) {
+    const missing = cudaMissing();
+    if (missing) {
+      if (want === 'cuda') throw new DistillError('E_CUDA', `the CUDA execution provider could not be loaded: ${missing}`, CUDA_FIX);
+      opts.onFallback?.(`CUDA execution provider unavailable (${missing}); running on CPU`);
+      cudaProbe = { ok: false, why: missing };
+    }
+  }
+  if (want === 'cuda' && cudaProbe && !cudaProbe.ok) {
+    throw new DistillError('E_CUDA', `the CUDA execution provider could not be loaded: ${cudaProbe.why}`, CUDA_FIX);
+  }
   if (want === 'cpu' || (want === 'auto' && cudaProbe && !cudaProbe.ok)) {
     inner = await createCpu(bytes, opts);
   } else {
@@ -72,8 +109,7 @@ export async function createSession(model: Model | Uint8Array, opts: SessionOpti
     } catch (e) {
       const why = (e as Error).message.split('\n')[0];
       if (want === 'cuda') {
-        throw new DistillError('E_CUDA', `the CUDA execution provider could not be loaded: ${why}`,
-          'run `npm run setup:cuda` and `onnx-distill doctor`, or use --ep cpu');
+        throw new DistillError('E_CUDA', `the CUDA execution provider could not be loaded: ${why}`, CUDA_FIX);
       }
       if (!cudaProbe) opts.onFallback?.(`CUDA execution provider unavailable (${why}); running on CPU`);
       cudaProbe = { ok: false, why };

@@ -6,6 +6,7 @@ import { createRequire } from 'node:module';
 import { readIdx } from './idx.js';
 import { sliceDataset, type Dataset } from './dataset.js';
 import { UsageError } from '../errors.js';
+import { datasetSource, type SampleSource } from './source.js';
 
 export function parseSlice(spec: string): { base: string; range?: [number, number] } {
   const m = /^(.*):(\d+)-(\d+)$/.exec(spec);
@@ -77,4 +78,10 @@ export function loadNpmMnist(): Dataset {
     off += p.length;
   }
   return { spec: 'mnist', n, shape: [1, 28, 28], pixels, labels: Int32Array.from(labels), classes: 10, index: Int32Array.from({ length: n }, (_, i) => i) };
+}
+
+/** Any data SPEC as a streaming SampleSource (see source.ts). In-memory formats are
+ * adapted; image folders and .npy stream from disk. */
+export async function openSource(spec: string): Promise<SampleSource> {
+  return datasetSource(loadDataset(spec));
 }

@@ -24,9 +24,11 @@ function perChannel(c: GradCtx, p: string, rank: number): string {
 
 // Y = scale * (X - mu) * inv + B with inv = 1/sqrt(var + eps), per channel.
 // Training form (training_mode=1, or a pre-14 node with the extra outputs): mu and
-// var are the batch mean and biased variance, and with xhat = (X - mu) * inv,
-//   dX = scale * inv * (dY - (sum(dY) + xhat * sum(dY * xhat)) / M),  M = N * H * W...
-// The running-statistics outputs carry no gradient, nor do input_mean / input_var.
+// var are the batch mean and biased variance, and with xc = X - mu, M = N * H * W...,
+//   dX = scale * inv * (dY - (sum(dY) + xc * inv^2 * sum(dY * xc)) / M) = k * dY + a * xc + b
+// with per-channel k = scale * inv, a = -k * inv^2 * sum(dY * xc) / M, b = -k * sum(dY) / M
+// (see trainingGrad). The running-statistics outputs carry no gradient, nor do
+// input_mean / input_var.
 // Inference form: mu and var are the inputs, so dX = scale * inv * dY and
 //   dmean = -scale * inv * sum(dY),  dvar = -scale * inv^3 / 2 * sum(dY * (X - mu)).
 registerGrad('BatchNormalization', (c) => {
@@ -38,25 +40,13 @@ registerGrad('BatchNormalization', (c) => {
   const axes = [0, ...range(2, r)];
   const eps = attrFloat(c.node, 'epsilon', 1e-5);
   const training = attrInt(c.node, 'training_mode', 0) === 1 || c.node.outputs.filter((n) => n).length > 1;
+  if (training) return trainingGrad(c, x, scale, dy, axes, eps);
   const scaleB = perChannel(c, scale, r);
-  const stats = training ? moments(c, x, axes, eps)
-    : moments(c, x, axes, eps, perChannel(c, c.x(3), r), perChannel(c, c.x(4), r));
-  const { xc, inv } = stats;
+  const { xc, inv } = moments(c, x, axes, eps, perChannel(c, c.x(3), r), perChannel(c, c.x(4), r));
   const sumDy = o.reduceSum(dy, axes, true);
   const sumDyXc = o.reduceSum(o.mul(dy, xc), axes, true);
   const k = o.mul(scaleB, inv);
   const flat = (t: string) => o.reshape(t, [C]);
-  if (training) {
-    const xhat = o.mul(xc, inv);
-    const sumDyXhat = o.mul(sumDyXc, inv);
-    let gx: string | undefined;
-    if (c.needs(0)) {
-      const M = numel(sx) / C;
-      const corr = o.scale(o.add(sumDy, o.mul(xhat, sumDyXhat)), 1 / M);
-      gx = o.mul(k, o.sub(dy, corr));
-    }
-    return [gx, c.needs(1) ? flat(sumDyXhat) : undefined, c.needs(2) ? flat(sumDy) : undefined];
-  }
   return [
     c.needs(0) ? o.mul(dy, k) : undefined,
     c.needs(1) ? flat(o.mul(sumDyXc, inv)) : undefined,
@@ -65,6 +55,35 @@ registerGrad('BatchNormalization', (c) => {
     c.needs(4) ? flat(o.mul(sumDyXc, o.mul(k, o.scale(o.mul(inv, inv), -0.5)))) : undefined,
   ];
 });
+
+// The training-form backward with per-channel coefficients: 6 full-tensor writes (xc,
+// dY * xc, xc * xc, k * dY, the affine, the sum) and 4 reductions instead of 9 and 4;
+// everything else is [C]. a * xc + b is one BatchNormalization in inference form
+// (mean 0, var 1 - eps with the default eps 1e-5, which cuDNN accepts too:
+// sqrt(var + eps) = 1 exactly in float32).
+// The centred xc is kept for the variance and for sum(dY * xc): E[X^2] - mu^2 and
+// sum(dY * X) - mu * sum(dY) cancel badly in float32 once |mu| is ~100 times the
+// spread (the large-mean gradient check fails with them). ReduceSumSquare(xc) would save
+// the xc * xc write but is a slower kernel in onnxruntime 1.29 (docs/benchmarks.md).
+function trainingGrad(c: GradCtx, x: string, scale: string, dy: string, axes: number[], eps: number) {
+  const { o } = c;
+  const sx = c.shape(x), r = sx.length, C = sx[1], M = numel(sx) / C, dt = c.b.dtype(x);
+  const mu = o.reduceMean(x, axes, false);
+  const xc = o.sub(x, perChannel(c, mu, r));
+  const inv = o.reciprocal(o.sqrt(o.add(o.reduceMean(o.mul(xc, xc), axes, false), o.scalarLike(eps, x))));
+  const sumDy = o.reduceSum(dy, axes, false);
+  const sumDyXhat = o.mul(o.reduceSum(o.mul(dy, xc), axes, false), inv);
+  let gx: string | undefined;
+  if (c.needs(0)) {
+    const k = o.mul(scale, inv);
+    const a = o.mul(o.mul(k, inv), o.scale(sumDyXhat, -1 / M));
+    const b = o.scale(o.mul(k, sumDy), -1 / M);
+    const fill = (v: number) => o.floats(new Array(C).fill(v), [C], dt);
+    const affine = c.b.op('BatchNormalization', [xc, a, b, fill(0), fill(1 - 1e-5)]);
+    gx = o.add(o.mul(dy, perChannel(c, k, r)), affine);
+  }
+  return [gx, c.needs(1) ? sumDyXhat : undefined, c.needs(2) ? sumDy : undefined];
+}
 
 // Y = Scale * xhat + B with xhat = (X - mu) * inv over the axes [axis, rank), D values each.
 //   dX = inv * (dxhat - mean(dxhat) - xhat * mean(dxhat * xhat)),  dxhat = dY * Scale

@@ -1,8 +1,9 @@
 // Gradient checks for the norm family: BatchNormalization (inference and training
-// forms) and LayerNormalization (axis -1 / -2, with and without bias, optional outputs).
+// forms, including channels with a large mean) and LayerNormalization (axis -1 / -2,
+// with and without bias, optional outputs).
 import { test } from 'node:test';
 import { A } from '../../../src/graph/ir.js';
-import { gradCheck } from '../../helpers/gradcheck.js';
+import { gradCheck, rng } from '../../helpers/gradcheck.js';
 
 const bnInputs = (xs: number[], statsWrt: boolean) => {
   const C = xs[1];
@@ -44,6 +45,29 @@ test('BatchNormalization training form on [N, C], statistics inputs marked wrt (
     build: (b, _o, ins) => b.opN('BatchNormalization', ins, { training_mode: 1 }, { numOutputs: 3 })[0],
   });
 });
+
+test('BatchNormalization training form on [N, C, L], gradients to scale and B only', async () => {
+  await gradCheck({
+    inputs: bnInputs([4, 3, 5], false).map((i) => (i.name === 'x' ? { ...i, wrt: false } : i)),
+    build: (b, _o, ins) => b.opN('BatchNormalization', ins, { training_mode: 1 }, { numOutputs: 3 })[0],
+  });
+});
+
+// Channels whose mean is about 100-1000 times their standard deviation (offset * (c + 1)
+// plus uniform [-1, 1]): the backward must centre X before the variance and sum(dY * X);
+// E[X^2] - mu^2 and sum(dY * X) - mu * sum(dY) fail both cases in float32. (Much larger
+// offsets make onnxruntime's own training-mode forward drift from the float64 one.)
+for (const [xs, offset] of [[[3, 2, 4, 3], 300], [[16, 4, 8, 8], 50]] as [number[], number][]) {
+  test(`BatchNormalization training form, large channel means (offset ${offset}, [${xs}])`, async () => {
+    const C = xs[1], inner = xs.slice(2).reduce((a, d) => a * d, 1), r = rng(7);
+    const data = Array.from({ length: xs.reduce((a, d) => a * d, 1) }, (_, i) =>
+      offset * (1 + (Math.floor(i / inner) % C)) + 2 * r() - 1);
+    await gradCheck({
+      inputs: bnInputs(xs, false).map((i) => (i.name === 'x' ? { ...i, data } : i)),
+      build: (b, _o, ins) => b.opN('BatchNormalization', ins, { training_mode: 1 }, { numOutputs: 3 })[0],
+    });
+  });
+}
 
 function lnCase(name: string, xs: number[], axis: number, withBias: boolean, outputs = 1) {
   test(`LayerNormalization ${name}`, async () => {

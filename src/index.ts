@@ -15,6 +15,11 @@ export { getObjective, registerObjective, objectiveNames } from './train/objecti
 export { distill, type DistillConfig } from './train/distill.js';
 export { createSession } from './runtime/session.js';
 export { TeacherRunner } from './runtime/teacher.js';
-export { loadDataset } from './data/sources.js';
+export { loadDataset, openSource } from './data/sources.js';
+export { readDataset } from './data/dataset-read.js';
+export { preprocessingFor, type Preprocessing } from './data/preprocess.js';
+export type { SampleSource, DecodedRange, FailedSample } from './data/source.js';
+export { labelDataset, type LabelOptions, type LabelResult } from './data/label-run.js';
+export { openLabelStore, readShard, readStoreLogits, type LabelStore } from './data/label-store-read.js';
 export { evaluateModel } from './eval/evaluate.js';
 export { DistillError, UsageError, ModelFormatError, GraphError, TrainingError } from './errors.js';

@@ -5,6 +5,7 @@ import { distillCommand } from './commands/distill.js';
 import { inspectCommand } from './commands/inspect.js';
 import { exportCommand } from './commands/export.js';
 import { evalCommand } from './commands/eval.js';
+import { labelCommand } from './commands/label.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('onnx-distill')
@@ -15,7 +16,8 @@ await yargs(hideBin(process.argv))
   .command(inspectCommand)
   .command(exportCommand)
   .command(evalCommand)
-  .demandCommand(1, 'name a command: distill, inspect, export or eval (see --help)')
+  .command(labelCommand)
+  .demandCommand(1, 'name a command: distill, label, inspect, export or eval (see --help)')
   .strict()
   .recommendCommands()
   .fail((msg, err) => {

@@ -55,3 +55,10 @@ export function subset(d: Dataset, rows: number[], spec: string): Dataset {
     index: Int32Array.from(rows, (r) => d.index[r]),
   };
 }
+
+/** Number of classes of a label array: its largest value + 1 (no spread: arrays can be long). */
+export function classCount(labels: ArrayLike<number>): number {
+  let m = -1;
+  for (let i = 0; i < labels.length; i++) if (labels[i] > m) m = labels[i];
+  return m + 1;
+}

@@ -1,6 +1,8 @@
 // Preprocessing from our pixel tensors (float CHW in [0, 1]) to a model's input:
 // float inputs get (pixel*255*scale - mean) / std per channel, uint8 inputs get raw
 // pixels, NHWC layouts are transposed, and BGR swaps channels. Recorded in outputs.
+// Geometry (resize, crop) is applied by the sources that decode images (see
+// image-geometry.ts); toModelInput takes pixels that already have the model's size.
 import type { DType, Tensor } from '../graph/ir.js';
 import { UsageError } from '../errors.js';
 
@@ -13,6 +15,10 @@ export interface Preprocessing {
   mean: number[];
   std: number[];
   bgr: boolean;
+  /** image sources: scale so the shorter side is this many pixels */
+  resize?: number;
+  /** image sources: centre crop of crop x crop pixels (after the resize, if any) */
+  crop?: number;
 }
 
 export function defaultPreprocessing(size: number[]): Preprocessing {
@@ -25,7 +31,7 @@ const perChannel = (v: number[], c: number) => (v.length === 1 ? new Array(c).fi
 export function toModelInput(pixels: Float32Array, n: number, shape: number[], p: Preprocessing): Tensor {
   const [c, h, w] = shape;
   if (c !== p.size[0] || h !== p.size[1] || w !== p.size[2]) {
-    throw new UsageError(`images are ${c}x${h}x${w} but the model takes ${p.size.join('x')}`, 'resizing arrives with the label-store milestone; use data of the model input size');
+    throw new UsageError(`images are ${c}x${h}x${w} but the model takes ${p.size.join('x')}`, 'image folders are resized to the model input (or give --resize/--crop); IDX, npy and mnist data must already have the model input size');
   }
   const mean = perChannel(p.mean, c), std = perChannel(p.std, c);
   const hw = h * w;
@@ -51,6 +57,8 @@ export interface PreprocessFlags {
   mean?: number[];
   std?: number[];
   bgr?: boolean;
+  resize?: number;
+  crop?: number;
 }
 
 /** Layout, dtype and size from a model's input signature; the rest from flags. */
@@ -63,6 +71,21 @@ export function preprocessingFor(input: { dtype: DType; shape?: (number | string
   if (![c, h, w].every((d) => Number.isInteger(d) && d > 0)) {
     throw new UsageError(`the model input shape [${s}] has no fixed channels/height/width`, 'export the model with a fixed image size');
   }
+  for (const k of ['resize', 'crop'] as const) {
+    const v = flags[k];
+    if (v !== undefined && !(Number.isInteger(v) && v > 0)) throw new UsageError(`--${k} must be a positive whole number of pixels, got ${v}`, `e.g. --${k} ${k === 'resize' ? 256 : 224}`);
+  }
+  if (flags.crop !== undefined && (flags.crop !== h || flags.crop !== w)) {
+    throw new UsageError(`--crop ${flags.crop} gives ${flags.crop}x${flags.crop} images but the model takes ${h}x${w}`, h === w ? `use --crop ${h}` : 'this model is not square: leave out --crop so images are resized to its size');
+  }
+  if (flags.resize !== undefined && flags.crop !== undefined && flags.resize < flags.crop) {
+    throw new UsageError(`--resize ${flags.resize} is smaller than --crop ${flags.crop}`, 'the crop is taken after the resize: give --resize >= --crop');
+  }
+  for (const [k, v] of [['mean', flags.mean], ['std', flags.std]] as const) {
+    if (v && v.length !== 1 && v.length !== c) throw new UsageError(`--${k} has ${v.length} values but the model takes ${c} channels`, `give one value or ${c} comma-separated values`);
+  }
+  if (flags.std?.some((v) => v === 0)) throw new UsageError('--std must not contain 0', 'e.g. --std 0.5');
+  const geometry = { ...(flags.resize !== undefined ? { resize: flags.resize } : {}), ...(flags.crop !== undefined ? { crop: flags.crop } : {}) };
   return {
     layout: nhwc ? 'NHWC' : 'NCHW',
     dtype: input.dtype === 'uint8' ? 'uint8' : input.dtype === 'float16' ? 'float16' : 'float32',
@@ -71,5 +94,6 @@ export function preprocessingFor(input: { dtype: DType; shape?: (number | string
     mean: flags.mean ?? [0],
     std: flags.std ?? [1],
     bgr: flags.bgr ?? false,
+    ...geometry,
   };
 }

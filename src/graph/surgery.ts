@@ -1,9 +1,9 @@
 // Graph surgery on teachers: taps (intermediate values exposed as outputs), choice of
 // the classifier output, output-kind detection (surgery-kind.ts) and batch freeing
 // (surgery-batch.ts). Every pass returns a new Model and leaves its argument alone.
-import type { Model, Shape, ValueInfo } from './ir.js';
+import type { Model, Node, Shape, ValueInfo } from './ir.js';
 import { isFloatDType } from './tensor.js';
-import { cloneModel, valueTypes } from './surgery-common.js';
+import { cloneModel, constOf, valueTypes } from './surgery-common.js';
 import { GraphError } from '../errors.js';
 
 export { detectOutputKind, classifyOutputValues, toLogits, softmaxAxis, PROB_FLOOR, type OutputKind, type ClassifyOptions } from './surgery-kind.js';
@@ -34,6 +34,54 @@ export function findClassifierOutput(model: Model, wanted?: string): ValueInfo {
     throw new GraphError(`the teacher has no float output shaped [N, C] or [N, C, 1, 1] (outputs: ${list})`, 'name the classifier output with --output');
   }
   return found;
+}
+
+// Ops between the final classifier layer and the output that keep one data input:
+// activations of the head, bias adds, scaling, reshapes and the quantization pair.
+const HEAD_PASS = new Set(['Softmax', 'LogSoftmax', 'Identity', 'Add', 'Sub', 'Mul', 'Div', 'Reshape', 'Flatten', 'Squeeze',
+  'Unsqueeze', 'Cast', 'QuantizeLinear', 'DequantizeLinear']);
+const CLASSIFIER = new Set(['Gemm', 'MatMul', 'QLinearMatMul', 'MatMulInteger']);
+
+/**
+ * `--features auto`: the penultimate representation, i.e. the data input of the final
+ * classifier Gemm/MatMul reached by walking back from `output` through head ops (bias,
+ * Softmax, reshapes, quantization). For quantized graphs the float value before the
+ * QuantizeLinear that feeds the classifier is returned, so taps stay float. Throws
+ * GraphError naming the op where the walk stopped when no such layer is found.
+ */
+export function findFeatureTap(model: Model, output: string): string {
+  const g = model.graph;
+  const producer = new Map<string, Node>();
+  for (const n of g.nodes) for (const o of n.outputs) if (o) producer.set(o, n);
+  // constant-derived values (a DequantizeLinear of a quantized bias) are not data
+  const memo = new Map<string, boolean>();
+  const isConst = (v: string): boolean => {
+    if (!memo.has(v)) {
+      memo.set(v, false);
+      const p = producer.get(v);
+      memo.set(v, !!constOf(g, v, producer) || (!p ? false : p.inputs.filter(Boolean).every(isConst)));
+    }
+    return memo.get(v)!;
+  };
+  const isData = (v: string) => v !== '' && !isConst(v);
+  let v = output;
+  for (let steps = 0; steps < 64; steps++) {
+    const node = producer.get(v);
+    if (!node) break;
+    if (CLASSIFIER.has(node.opType)) {
+      let tap = node.inputs[0];
+      const q = producer.get(tap);
+      if (q?.opType === 'QuantizeLinear') tap = q.inputs[0];
+      return tap;
+    }
+    const data = node.inputs.filter(isData);
+    if (!HEAD_PASS.has(node.opType) || data.length !== 1) {
+      throw new GraphError(`--features auto: no final Gemm/MatMul found before output '${output}' (the walk back stopped at ${node.opType} '${node.name || v}')`,
+        'name the feature tensor with --features NAME (see `onnx-distill inspect`)');
+    }
+    v = data[0];
+  }
+  throw new GraphError(`--features auto: no final Gemm/MatMul found before output '${output}'`, 'name the feature tensor with --features NAME (see `onnx-distill inspect`)');
 }
 
 /** Names of every value in the graph (inputs, initializers, node outputs). */

@@ -2,7 +2,8 @@
 // chosen objective, keep checkpoints, export student.onnx and report metrics.
 import fs from 'node:fs';
 import crypto from 'node:crypto';
-import { loadDataset } from '../data/sources.js';
+import { readDataset } from '../data/dataset-read.js';
+import { realInputs } from '../graph/surgery.js';
 import { splitDataset, sampleSize, type Dataset } from '../data/dataset.js';
 import { defaultPreprocessing, preprocessingFor, toModelInput, type Preprocessing, type PreprocessFlags } from '../data/preprocess.js';
 import { TeacherRunner } from '../runtime/teacher.js';
@@ -20,11 +21,14 @@ import { applyWeights } from './weights.js';
 import { checkRunDir, prepareRunDir, appendMetrics, truncateMetrics, configHash } from './run-dir.js';
 import { topK, agreement } from '../eval/metrics.js';
 import { Rng } from '../util/rng.js';
+import { offlineTeacher } from './offline-labels.js';
 import { UsageError } from '../errors.js';
 import type { EpChoice } from '../runtime/session.js';
 
 export interface DistillConfig {
   teacher: string | null;
+  /** a label store (`onnx-distill label`): teacher logits are read from it, the teacher is not run */
+  labels?: string;
   data: string;
   val: string | null;
   valSplit: number;
@@ -65,26 +69,37 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const objective = getObjective(cfg.objective);
   const objOpts = resolveOptions(objective, cfg.objectiveOptions);
   const optimizer = createOptimizer(cfg.optimizer, { weightDecay: cfg.weightDecay });
-  const all = loadDataset(cfg.data);
-  const { train: trainSet, val: valSet } = cfg.val ? { train: all, val: loadDataset(cfg.val) } : splitDataset(all, cfg.valSplit, shuffled(all.n, cfg.seed));
+  const read = async (spec: string) => {
+    const d = await readDataset(spec, dataReadOptions(cfg));
+    if (d.failed.length) log.info(`${spec}: ${d.failed.length} unreadable samples left out (first: ${d.failed[0].id}: ${d.failed[0].reason})`);
+    return d;
+  };
+  const all = await read(cfg.data);
+  const { train: trainSet, val: valSet } = cfg.val ? { train: all, val: await read(cfg.val) } : splitDataset(all, cfg.valSplit, shuffled(all.n, cfg.seed));
   const hasLabels = !!trainSet.labels;
   if (objective.needs.labels === 'required' && !hasLabels) {
     throw new UsageError(`objective '${cfg.objective}' needs labels, and '${cfg.data}' has none`, 'use a labelled data set, or --objective kd for label-free distillation');
   }
   if (objective.needs.teacherLogits && !cfg.teacher) throw new UsageError(`objective '${cfg.objective}' needs a teacher`, 'pass --teacher T.onnx');
 
-  const teacher = cfg.teacher ? await TeacherRunner.open(cfg.teacher, { ep: cfg.ep, onLog: log.info }) : undefined;
-  const classes = teacher ? teacher.numClasses : (trainSet.classes ?? 0);
+  const augment = cfg.augment === 'on' || (cfg.augment === 'auto' && trainSet.shape[0] === 3) ? { cropPad: 4, flip: true } : undefined;
+  const offline = cfg.labels && cfg.teacher && objective.needs.teacherLogits
+    ? await offlineTeacher({ labels: cfg.labels, teacher: cfg.teacher, data: cfg.data, val: cfg.val, preprocessing: cfg.preprocessing, augment: !!augment }, trainSet, valSet, log.info)
+    : undefined;
+  if (cfg.labels && !offline) log.info(`--labels ignored: objective '${cfg.objective}' uses no teacher`);
+  const teacher = cfg.teacher && !offline ? await TeacherRunner.open(cfg.teacher, { ep: cfg.ep, onLog: log.info }) : undefined;
+  const classes = offline ? offline.classes : teacher ? teacher.numClasses : (trainSet.classes ?? 0);
   const labelClasses = Math.max(trainSet.classes ?? 0, valSet.classes ?? 0);
-  if (teacher && labelClasses > classes) {
+  if ((teacher || offline) && labelClasses > classes) {
     throw new UsageError(`the teacher predicts ${classes} classes but the labels of '${cfg.data}' go up to class ${labelClasses - 1}`, 'use data labelled for this teacher');
   }
-  const teacherPrep: Preprocessing | undefined = teacher ? preprocessingFor(teacher.inputInfo, cfg.preprocessing) : undefined;
+  const teacherPrep: Preprocessing | undefined = offline ? offline.teacherPrep : teacher ? preprocessingFor(teacher.inputInfo, cfg.preprocessing) : undefined;
   const studentPrep: Preprocessing = { ...defaultPreprocessing(trainSet.shape), ...pick(teacherPrep), layout: 'NCHW', dtype: 'float32', size: trainSet.shape };
   // a student file's hash joins the config (only then, so preset runs keep their config hash): --resume refuses an edited file
   const studentFile = isStudentFile(cfg.student) && fs.existsSync(cfg.student) ? { studentSha256: sha256(cfg.student) } : {};
-  const config = { ...cfg, objectiveOptions: objOpts, optimizerHyper: optimizer.hyper, teacherSha256: teacher ? sha256(cfg.teacher!) : null,
-    teacherPreprocessing: teacherPrep ?? null, studentPreprocessing: studentPrep, classes, ...studentFile };
+  const config = { ...cfg, objectiveOptions: objOpts, optimizerHyper: optimizer.hyper, teacherSha256: offline ? offline.teacherSha256 : teacher ? sha256(cfg.teacher!) : null,
+    teacherPreprocessing: teacherPrep ?? null, studentPreprocessing: studentPrep, classes, ...studentFile,
+    ...(offline ? { labelStoreFingerprint: offline.storeFingerprint } : {}) };
   // refuse a folder holding another run, and build the student (an unknown preset is a
   // usage error), before any expensive work; the folder itself is created only later
   const { paths } = checkRunDir(cfg.out, config as unknown as Record<string, unknown>, !!opts.resume);
@@ -93,7 +108,6 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const evalModel = buildStudent(cfg.student, { ...sOpts, batch: 256, mode: 'eval' });
   const loss = objective.build(objOpts, hasLabels);
 
-  const augment = cfg.augment === 'on' || (cfg.augment === 'auto' && trainSet.shape[0] === 3) ? { cropPad: 4, flip: true } : undefined;
   const studentInputs = (d: Dataset) => toModelInput(d.pixels, d.n, d.shape, studentPrep).data as Float32Array;
   const trainX = studentInputs(trainSet), valX = studentInputs(valSet);
   const teacherLogits = async (d: Dataset, label: string) => {
@@ -108,8 +122,8 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     }
     return out;
   };
-  const valTeacher = await teacherLogits(valSet, 'teacher on validation');
-  const trainTeacher = augment || !objective.needs.teacherLogits ? undefined : await teacherLogits(trainSet, 'teacher on training data');
+  const valTeacher = offline ? offline.valTeacher : await teacherLogits(valSet, 'teacher on validation');
+  const trainTeacher = offline ? offline.trainTeacher : augment || !objective.needs.teacherLogits ? undefined : await teacherLogits(trainSet, 'teacher on training data');
   const online = augment && teacher && objective.needs.teacherLogits ? async (x: Float32Array, n: number) => {
     // augmented student inputs are normalised pixels: undo the normalisation for the teacher
     const pixels = unnormalise(x, n, trainSet.shape, studentPrep);
@@ -160,7 +174,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const best = fs.existsSync(paths.best) ? loadCheckpoint(paths.best).values : result.runner.values;
   const weights = new Map(weightNames.map((k) => [k, best.get(k)!]));
   const final: Record<string, number | string> = { ...(await valMetrics(weights)), best_epoch: result.progress.bestEpoch + 1 };
-  if (teacher && valTeacher && valSet.labels) final.teacher_val_top1 = topK(valTeacher, valSet.labels, classes, 1);
+  if (valTeacher && valSet.labels) final.teacher_val_top1 = topK(valTeacher, valSet.labels, classes, 1);
   const exportModel = buildStudent(cfg.student, { ...sOpts, batch: 'N', mode: 'eval' });
   applyWeights(exportModel.graph, weights);
   const student = exportInference(exportModel.graph, {
@@ -172,10 +186,21 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   });
   saveModel(student, paths.student);
   final.student_params = stats.params;
-  if (teacher) final.teacher_params = graphStats(loadModel(cfg.teacher!).graph).params;
+  if (teacher || offline) final.teacher_params = graphStats(loadModel(cfg.teacher!).graph).params;
   appendMetrics(paths, { type: 'final', ...final });
   await release();
   return { runDir: paths.dir, student: paths.student, metrics: final, stopped: false };
+}
+
+/** How image folders are decoded for training: the geometry flags, else the teacher's
+ * input size and channels (IDX, npy and mnist data are read as they are). */
+function dataReadOptions(cfg: DistillConfig): { resize?: number; crop?: number; channels?: 1 | 3; size?: [number, number] } {
+  const geometry = { resize: cfg.preprocessing.resize, crop: cfg.preprocessing.crop };
+  if (!cfg.teacher || !fs.existsSync(cfg.teacher)) return geometry;
+  const input = realInputs(loadModel(cfg.teacher).graph)[0];
+  if (input?.shape?.length !== 4) return geometry; // not an image model: nothing to size
+  const p = preprocessingFor(input, cfg.preprocessing);
+  return { ...geometry, channels: p.size[0] === 1 ? 1 : 3, size: [p.size[1], p.size[2]] };
 }
 
 function shuffled(n: number, seed: number): Int32Array {

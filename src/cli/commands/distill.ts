@@ -19,7 +19,7 @@ interface Args {
   student: string; width?: number; depth?: number; objective: string; alpha?: number; temperature?: number;
   epochs: number; batch: number; lr: number; optimizer: string; 'weight-decay': number; warmup: number;
   'loop-steps': number; 'clip-norm'?: number; seed: number; augment: 'auto' | 'on' | 'off';
-  scale?: number; mean?: string; std?: string; bgr: boolean; ep: 'auto' | 'cuda' | 'cpu';
+  scale?: number; mean?: string; std?: string; bgr: boolean; resize?: number; crop?: number; ep: 'auto' | 'cuda' | 'cpu';
   out?: string; resume: boolean; config?: string; json: boolean; quiet: boolean;
 }
 
@@ -28,10 +28,10 @@ export const distillCommand: CommandModule<object, Args> = {
   describe: 'distill a teacher ONNX model into a compact student (no arguments: the embedded MNIST example)',
   builder: (y) => y
     .option('teacher', { type: 'string', describe: 'teacher model (.onnx); default: the example teacher in models/' })
-    .option('data', { type: 'string', default: 'mnist', describe: "training data: IDX image file, 'mnist', with optional :START-END" })
+    .option('data', { type: 'string', default: 'mnist', describe: "training data: image folder, IDX image file, .npy, 'mnist'; :START-END takes a slice" })
     .option('val', { type: 'string', describe: 'validation data (default: a split of --data)' })
     .option('val-split', { type: 'number', default: 0.1, describe: 'fraction of --data held out for validation when --val is absent' })
-    .option('labels', { type: 'string', describe: 'train from a label store instead of running the teacher (not available yet)' })
+    .option('labels', { type: 'string', describe: 'train from a label store (`onnx-distill label --out DIR`) instead of running the teacher: same --teacher (checked by sha256), same preprocessing, --data the labelled SPEC or a slice of it, --augment off. Top-k stores: the missing classes get a logit 1e4 below the K-th (the teacher renormalised over its top K)' })
     .option('student', { type: 'string', default: 'convnet', describe: `student preset (${studentPresets().join(', ')}), or a float .onnx model whose ops all have gradient rules (trained from its own weights)` })
     .option('width', { type: 'number', describe: 'student base width (channels or hidden units)' })
     .option('depth', { type: 'number', describe: 'student depth (stages, blocks or layers)' })
@@ -52,6 +52,8 @@ export const distillCommand: CommandModule<object, Args> = {
     .option('mean', { type: 'string', describe: 'teacher input: per-channel mean, comma list (default 0)' })
     .option('std', { type: 'string', describe: 'teacher input: per-channel std, comma list (default 1)' })
     .option('bgr', { type: 'boolean', default: false, describe: 'teacher input: swap RGB to BGR' })
+    .option('resize', { type: 'number', describe: 'image folders: scale so the shorter side is S pixels (default: resize to the teacher input)' })
+    .option('crop', { type: 'number', describe: 'image folders: centre crop C x C after any --resize' })
     .option('ep', { choices: ['auto', 'cuda', 'cpu'] as const, default: 'auto' as const, describe: 'execution provider' })
     .option('out', { type: 'string', describe: 'run directory (default runs/<timestamp>)' })
     .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint' })
@@ -61,18 +63,17 @@ export const distillCommand: CommandModule<object, Args> = {
   handler: (argv) => runCommand(async () => {
     const a = withConfigFile(argv);
     const rep = reporter(a.json, a.quiet);
-    if (a.labels) throw new UsageError('--labels is not available yet', 'run without --labels; the teacher runs during training');
     // the example teacher is the default wherever a teacher is wanted; `ce` trains without one
     const teacher = a.teacher ?? (a.objective === 'ce' ? null : EXAMPLE_TEACHER);
     if (teacher && !a.teacher && !fs.existsSync(teacher)) throw new UsageError(`the example teacher ${teacher} is missing`, 'run `npm run make:example-teacher`, or pass --teacher');
     const cfg: DistillConfig = {
-      teacher, data: a.data, val: a.val ?? null, valSplit: a['val-split'],
+      teacher, ...(a.labels ? { labels: path.resolve(a.labels) } : {}), data: a.data, val: a.val ?? null, valSplit: a['val-split'],
       // a student file by absolute path: `export RUNDIR` rebuilds the student from config.json, from any folder
       student: isStudentFile(a.student) ? path.resolve(a.student) : a.student, width: a.width, depth: a.depth,
       objective: a.objective, objectiveOptions: { alpha: a.alpha, temperature: a.temperature } as Record<string, number>,
       epochs: a.epochs, batch: a.batch, lr: a.lr, optimizer: a.optimizer, weightDecay: a['weight-decay'], warmupEpochs: a.warmup,
       loopSteps: a['loop-steps'], clipNorm: a['clip-norm'], seed: a.seed, augment: a.augment,
-      preprocessing: { scale: a.scale, mean: numList(a.mean), std: numList(a.std), bgr: a.bgr },
+      preprocessing: { scale: a.scale, mean: numList(a.mean), std: numList(a.std), bgr: a.bgr, resize: a.resize, crop: a.crop },
       ep: a.ep, out: a.out ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
     };
     for (const k of ['epochs', 'batch', 'loopSteps'] as const) {

@@ -8,6 +8,7 @@ import { distill, type DistillConfig } from '../../train/distill.js';
 import { objectiveNames } from '../../train/objectives/index.js';
 import { optimizerNames } from '../../train/optim/index.js';
 import { isStudentFile, studentPresets } from '../../graph/zoo/index.js';
+import { withPreprocessOptions, preprocessFlags } from '../preprocess-flags.js';
 import { reporter, runCommand, numList } from '../output.js';
 import { UsageError } from '../../errors.js';
 
@@ -26,7 +27,7 @@ interface Args {
 export const distillCommand: CommandModule<object, Args> = {
   command: 'distill',
   describe: 'distill a teacher ONNX model into a compact student (no arguments: the embedded MNIST example)',
-  builder: (y) => y
+  builder: (y) => withPreprocessOptions(y)
     .option('teacher', { type: 'string', describe: 'teacher model (.onnx); default: the example teacher in models/' })
     .option('data', { type: 'string', default: 'mnist', describe: "training data: image folder, IDX image file, .npy, 'mnist'; :START-END takes a slice" })
     .option('val', { type: 'string', describe: 'validation data (default: a split of --data)' })
@@ -48,12 +49,6 @@ export const distillCommand: CommandModule<object, Args> = {
     .option('clip-norm', { type: 'number', describe: 'clip the global gradient norm to this value' })
     .option('seed', { type: 'number', default: 1 })
     .option('augment', { choices: ['auto', 'on', 'off'] as const, default: 'auto' as const, describe: 'random crop + flip (auto: on for colour images, off for digits)' })
-    .option('scale', { type: 'number', describe: 'teacher input: pixel multiplier before mean/std (default 1/255)' })
-    .option('mean', { type: 'string', describe: 'teacher input: per-channel mean, comma list (default 0)' })
-    .option('std', { type: 'string', describe: 'teacher input: per-channel std, comma list (default 1)' })
-    .option('bgr', { type: 'boolean', default: false, describe: 'teacher input: swap RGB to BGR' })
-    .option('resize', { type: 'number', describe: 'image folders: scale so the shorter side is S pixels (default: resize to the teacher input)' })
-    .option('crop', { type: 'number', describe: 'image folders: centre crop C x C after any --resize' })
     .option('ep', { choices: ['auto', 'cuda', 'cpu'] as const, default: 'auto' as const, describe: 'execution provider' })
     .option('out', { type: 'string', describe: 'run directory (default runs/<timestamp>)' })
     .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint' })
@@ -73,7 +68,7 @@ export const distillCommand: CommandModule<object, Args> = {
       objective: a.objective, objectiveOptions: { alpha: a.alpha, temperature: a.temperature } as Record<string, number>,
       epochs: a.epochs, batch: a.batch, lr: a.lr, optimizer: a.optimizer, weightDecay: a['weight-decay'], warmupEpochs: a.warmup,
       loopSteps: a['loop-steps'], clipNorm: a['clip-norm'], seed: a.seed, augment: a.augment,
-      preprocessing: { scale: a.scale, mean: numList(a.mean), std: numList(a.std), bgr: a.bgr, resize: a.resize, crop: a.crop },
+      preprocessing: preprocessFlags(a),
       ep: a.ep, out: a.out ?? path.join('runs', new Date().toISOString().replace(/[:.]/g, '-')),
     };
     for (const k of ['epochs', 'batch', 'loopSteps'] as const) {

@@ -2,6 +2,7 @@
 // (and features) as a sharded, resumable, splittable label store (data/label-store.ts).
 import type { CommandModule } from 'yargs';
 import { labelDataset } from '../../data/label-run.js';
+import { withPreprocessOptions, preprocessFlags } from '../preprocess-flags.js';
 import { reporter, runCommand, numList } from '../output.js';
 import { UsageError } from '../../errors.js';
 
@@ -14,7 +15,7 @@ interface Args {
 export const labelCommand: CommandModule<object, Args> = {
   command: 'label',
   describe: 'run a teacher over data once and store its soft labels (sharded safetensors + manifest.json) for `distill --labels`',
-  builder: (y) => y
+  builder: (y) => withPreprocessOptions(y)
     .usage('$0 label --teacher T.onnx --data SPEC --out DIR [options]')
     .epilogue('Writes DIR/shard-NNNNN.safetensors (index; logits, or topk_values + topk_indices; features) and ' +
       'DIR/manifest.json. Each shard is written atomically: after a crash or kill, the same command with --resume ' +
@@ -34,12 +35,6 @@ export const labelCommand: CommandModule<object, Args> = {
     .option('resume', { type: 'boolean', default: false, describe: 'continue an interrupted run in --out (same teacher, data and options)' })
     .option('strict', { type: 'boolean', default: false, describe: 'fail on an unreadable sample instead of skipping it (skipped samples are listed in the manifest)' })
     .option('output', { type: 'string', describe: 'the teacher\'s classifier output (default: the first float output shaped [N, C])' })
-    .option('scale', { type: 'number', describe: 'teacher input: pixel multiplier before mean/std (default 1/255)' })
-    .option('mean', { type: 'string', describe: 'teacher input: per-channel mean, comma list (default 0)' })
-    .option('std', { type: 'string', describe: 'teacher input: per-channel std, comma list (default 1)' })
-    .option('bgr', { type: 'boolean', default: false, describe: 'teacher input: swap RGB to BGR' })
-    .option('resize', { type: 'number', describe: 'image folders: scale so the shorter side is S pixels (default: resize to the teacher input)' })
-    .option('crop', { type: 'number', describe: 'image folders: centre crop C x C after any --resize' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object on stdout' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress or logs on stderr' }) as never,
   handler: (argv) => runCommand(async () => {
@@ -50,7 +45,7 @@ export const labelCommand: CommandModule<object, Args> = {
       teacher: argv.teacher, data: argv.data, out: argv.out, ep: argv.ep, batch: argv.batch, shardSize: argv['shard-size'],
       features: argv.features, topK: argv['top-k'], dtype: argv.dtype, worker: Number(m[1]), workers: Number(m[2]),
       resume: argv.resume, strict: argv.strict, output: argv.output,
-      preprocessing: { scale: argv.scale, mean: numList(argv.mean), std: numList(argv.std), bgr: argv.bgr, resize: argv.resize, crop: argv.crop },
+      preprocessing: preprocessFlags(argv),
       log: rep.log, progress: rep.progress,
     });
     rep.result(r as unknown as Record<string, unknown>, () =>

@@ -22,6 +22,22 @@ export class ImageDecodeError extends Error {}
  * ImageDecodeError for a bad image, UsageError when the flags cannot give the model's size. */
 export async function decodeImageInto(file: string, prep: Pick<Preprocessing, 'size' | 'resize' | 'crop'>, out: Float32Array, offset: number): Promise<void> {
   const [c, mh, mw] = prep.size;
+  const { data, channels } = await decodeImageRaw(file, prep);
+  const hw = mh * mw;
+  // HWC bytes to CHW floats; a grey image for a colour model repeats its one channel
+  for (let ch = 0; ch < c; ch++) {
+    const src = channels === 1 ? 0 : ch;
+    const dst = offset + ch * hw;
+    for (let k = 0; k < hw; k++) out[dst + k] = data[k * channels + src] / 255;
+  }
+}
+
+/** Decode `file` with the model's geometry into HWC bytes exactly as a uint8 NHWC model
+ * takes them (channels: the decoded count, 1 or the model's), so no per-pixel JavaScript
+ * runs for such models: onnxruntime-node runs on the JavaScript thread, and per-pixel
+ * work there cannot overlap inference. */
+export async function decodeImageRaw(file: string, prep: Pick<Preprocessing, 'size' | 'resize' | 'crop'>): Promise<{ data: Buffer; channels: number }> {
+  const [c, mh, mw] = prep.size;
   let bytes: Buffer;
   try {
     bytes = await fs.readFile(file); // read once: the header and the decode both use it
@@ -47,13 +63,7 @@ export async function decodeImageInto(file: string, prep: Pick<Preprocessing, 's
   } catch (e) {
     throw new ImageDecodeError(reason(e));
   }
-  const hw = mh * mw;
-  // HWC bytes to CHW floats; a grey image for a colour model repeats its one channel
-  for (let ch = 0; ch < c; ch++) {
-    const src = channels === 1 ? 0 : ch;
-    const dst = offset + ch * hw;
-    for (let k = 0; k < hw; k++) out[dst + k] = data[k * channels + src] / 255;
-  }
+  return { data, channels };
 }
 
 /** Width and height from the file header (no decoding); throws ImageDecodeError. */

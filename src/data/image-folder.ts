@@ -15,7 +15,8 @@ import { UsageError } from '../errors.js';
 import { toModelInput, type Preprocessing } from './preprocess.js';
 import { classCount } from './dataset.js';
 import type { FailedSample, SampleSource } from './source.js';
-import { decodeImageInto, ImageDecodeError, IMAGE_EXTENSIONS, mapLimit } from './image-decode.js';
+import type { Tensor } from '../graph/ir.js';
+import { decodeImageInto, decodeImageRaw, ImageDecodeError, IMAGE_EXTENSIONS, mapLimit } from './image-decode.js';
 
 export interface ImageFolderListing {
   root: string;
@@ -104,11 +105,42 @@ export function imageFolderSource(root: string, opts: ImageFolderOptions = {}): 
   const labels = all.labels?.slice(s0, s1);
   const limit = Math.max(1, opts.concurrency ?? Math.max(4, os.availableParallelism()));
   const classes = all.classNames?.length ?? (all.labels ? classCount(all.labels) : undefined);
+  // uint8 NHWC models (quantized image classifiers) take sharp's HWC bytes as they are
+  const readRawNhwc = async (start: number, end: number, prep: Preprocessing) => {
+    const [c, h, w] = prep.size, size = c * h * w;
+    const out = new Uint8Array((end - start) * size);
+    const ok = await mapLimit(Array.from({ length: end - start }, (_, k) => start + k), limit, async (i, k) => {
+      try {
+        const { data, channels } = await decodeImageRaw(path.join(root, files[i]), prep);
+        if (channels === c) out.set(data, k * size);
+        else for (let p = 0; p < h * w; p++) out.fill(data[p], k * size + p * c, k * size + (p + 1) * c); // grey for a colour model
+        return undefined;
+      } catch (e) {
+        if (!(e instanceof ImageDecodeError)) throw e;
+        return { index: s0 + i, id: files[i], reason: e.message } satisfies FailedSample;
+      }
+    });
+    return assemble(ok, out, size, start, (n) => ({ dtype: 'uint8' as const, dims: [n, h, w, c], data: out.subarray(0, n * size) }));
+  };
+  const assemble = (ok: (FailedSample | undefined)[], buf: Uint8Array | Float32Array, size: number, start: number, input: (n: number) => Tensor) => {
+    const failed = ok.filter((f): f is FailedSample => f !== undefined);
+    const keep: number[] = [];
+    ok.forEach((f, k) => { if (!f) keep.push(k); });
+    // rows of failed images are squeezed out, so `input` holds only decoded samples
+    if (failed.length) keep.forEach((k, j) => { if (k !== j) buf.copyWithin(j * size, k * size, (k + 1) * size); });
+    return {
+      input: input(keep.length),
+      index: Int32Array.from(keep, (k) => s0 + start + k),
+      labels: labels ? Int32Array.from(keep, (k) => labels[start + k]) : undefined,
+      failed,
+    };
+  };
   return {
     spec: opts.spec ?? root, n: files.length, labels, classes, classNames: all.classNames,
     indexOf: (i) => s0 + i,
     id: (i) => files[i],
     read: async (start, end, prep: Preprocessing) => {
+      if (prep.dtype === 'uint8' && prep.layout === 'NHWC' && !prep.bgr) return readRawNhwc(start, end, prep);
       const [c, h, w] = prep.size, size = c * h * w;
       const pixels = new Float32Array((end - start) * size);
       const ok = await mapLimit(Array.from({ length: end - start }, (_, k) => start + k), limit, async (i, k) => {
@@ -120,17 +152,7 @@ export function imageFolderSource(root: string, opts: ImageFolderOptions = {}): 
           return { index: s0 + i, id: files[i], reason: e.message } satisfies FailedSample;
         }
       });
-      const failed = ok.filter((f): f is FailedSample => f !== undefined);
-      const keep: number[] = [];
-      ok.forEach((f, k) => { if (!f) keep.push(k); });
-      // rows of failed images are squeezed out, so `input` holds only decoded samples
-      if (failed.length) keep.forEach((k, j) => { if (k !== j) pixels.copyWithin(j * size, k * size, (k + 1) * size); });
-      return {
-        input: toModelInput(pixels.subarray(0, keep.length * size), keep.length, prep.size, prep),
-        index: Int32Array.from(keep, (k) => s0 + start + k),
-        labels: labels ? Int32Array.from(keep, (k) => labels[start + k]) : undefined,
-        failed,
-      };
+      return assemble(ok, pixels, size, start, (n) => toModelInput(pixels.subarray(0, n * size), n, prep.size, prep));
     },
   };
 }

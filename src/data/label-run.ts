@@ -124,7 +124,9 @@ export async function labelDataset(o: LabelOptions): Promise<LabelResult> {
         }
         skipped.push(...r.failed);
         if (r.input.dims[0] > 0) {
-          const res = await runner.run(r.input);
+          // the probe batch is the data's first batch: its outputs are reused, not recomputed
+          const isProbe = probeOut && r.start === 0 && r.end === Math.min(batch, src.n);
+          const res = isProbe ? probeOut : await runner.run(r.input);
           idx.push(r.index);
           logits.push(res.logits);
           if (tap) {

@@ -134,3 +134,25 @@ test('readDataset: a folder in memory needs one size, or a crop', async () => {
   assert.deepEqual([same.n, same.shape], [1, [3, 8, 10]]);
   assert.throws(() => loadDataset(d), /cannot be loaded synchronously/);
 });
+
+test('uint8 NHWC models get sharp bytes directly: the same tensor as the float path, failed images squeezed out, grey expanded', async () => {
+  const dir = freshDir();
+  await gradient(path.join(dir, 'a.png'), 12, 10);
+  await gradient(path.join(dir, 'b.png'), 16, 10);
+  fs.writeFileSync(path.join(dir, 'c.jpg'), 'not a jpeg');
+  await sharp(Buffer.alloc(100, 77), { raw: { width: 10, height: 10, channels: 1 } }).png().toFile(path.join(dir, 'd.png'));
+  const src = await openSource(dir);
+  const nhwc = preprocessingFor({ dtype: 'uint8', shape: [1, 8, 8, 3] }, { crop: 8 });
+  const nchw = preprocessingFor({ dtype: 'uint8', shape: [1, 3, 8, 8] }, { crop: 8 }); // the general path
+  const fast = await src.read(0, 4, nhwc), slow = await src.read(0, 4, nchw);
+  assert.deepEqual(fast.input.dims, [3, 8, 8, 3]);
+  assert.equal(fast.input.dtype, 'uint8');
+  assert.deepEqual(Array.from(fast.index), [0, 1, 3]);
+  assert.deepEqual(fast.failed.map((f) => f.id), ['c.jpg']);
+  const f = fast.input.data as Uint8Array, s = slow.input.data as Uint8Array;
+  for (let n = 0; n < 3; n++) for (let c = 0; c < 3; c++) for (let p = 0; p < 64; p++) {
+    assert.equal(f[(n * 64 + p) * 3 + c], s[(n * 3 + c) * 64 + p], `sample ${n} channel ${c} pixel ${p}`);
+  }
+  assert.equal(f[2 * 192 + 5 * 3 + 1], 77, 'the grey image fills every channel');
+  assert.equal(f[0], 5 * 2, 'the crop starts 2 pixels in (red = 5x)');
+});

@@ -11,7 +11,7 @@ import type { Dataset } from './dataset.js';
 import { planGeometry } from './image-geometry.js';
 import { imageSize, ImageDecodeError, mapLimit } from './image-decode.js';
 import { imageFolderSource } from './image-folder.js';
-import type { Preprocessing } from './preprocess.js';
+import type { JpegDecoder, Preprocessing } from './preprocess.js';
 import type { FailedSample } from './source.js';
 import { dataKind, loadDataset, parseSlice } from './sources.js';
 
@@ -22,6 +22,8 @@ export interface ReadOptions {
   channels?: 1 | 3;
   /** [H, W] to resize every image to when neither resize nor crop is given (the teacher's input) */
   size?: [number, number];
+  /** the JPEG decoder for a folder's images (default 'sharp'; see image-decode.ts) */
+  jpegDecoder?: JpegDecoder;
 }
 
 export async function readDataset(spec: string, opts: ReadOptions = {}): Promise<Dataset & { failed: FailedSample[] }> {
@@ -54,7 +56,7 @@ export async function readDataset(spec: string, opts: ReadOptions = {}): Promise
     }
     if (!size) size = [1, 1]; // every image unreadable: read() reports them all
   }
-  const prep: Preprocessing = { layout: 'NCHW', dtype: 'float32', size: [c, size[1], size[0]], scale: 1 / 255, mean: [0], std: [1], bgr: false, resize: opts.resize, crop: opts.crop };
+  const prep: Preprocessing = { layout: 'NCHW', dtype: 'float32', size: [c, size[1], size[0]], scale: 1 / 255, mean: [0], std: [1], bgr: false, resize: opts.resize, crop: opts.crop, jpegDecoder: opts.jpegDecoder };
   const r = await src.read(0, src.n, prep);
   return {
     spec, n: r.index.length, shape: prep.size, pixels: r.input.data as Float32Array, labels: r.labels,

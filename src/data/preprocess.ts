@@ -6,6 +6,10 @@
 import type { DType, Tensor } from '../graph/ir.js';
 import { UsageError } from '../errors.js';
 
+/** JPEG decoders of image sources (see image-decode.ts); the first is the default. */
+export const JPEG_DECODERS = ['sharp', 'jpeg-js'] as const;
+export type JpegDecoder = (typeof JPEG_DECODERS)[number];
+
 export interface Preprocessing {
   layout: 'NCHW' | 'NHWC';
   dtype: DType;
@@ -19,6 +23,10 @@ export interface Preprocessing {
   resize?: number;
   /** image sources: centre crop of crop x crop pixels (after the resize, if any) */
   crop?: number;
+  /** image sources: the JPEG decoder (see image-decode.ts); absent means 'sharp'.
+   * preprocessingFor records it only when it is not the default, so configs and label
+   * stores from before the option keep their hash and still match. */
+  jpegDecoder?: JpegDecoder;
 }
 
 export function defaultPreprocessing(size: number[]): Preprocessing {
@@ -59,6 +67,8 @@ export interface PreprocessFlags {
   bgr?: boolean;
   resize?: number;
   crop?: number;
+  /** 'sharp' (the default) or 'jpeg-js'; a string, as it comes from the command line */
+  jpegDecoder?: string;
 }
 
 /** Layout, dtype and size from a model's input signature; the rest from flags. */
@@ -85,6 +95,9 @@ export function preprocessingFor(input: { dtype: DType; shape?: (number | string
     if (v && v.length !== 1 && v.length !== c) throw new UsageError(`--${k} has ${v.length} values but the model takes ${c} channels`, `give one value or ${c} comma-separated values`);
   }
   if (flags.std?.some((v) => v === 0)) throw new UsageError('--std must not contain 0', 'e.g. --std 0.5');
+  if (flags.jpegDecoder !== undefined && !(JPEG_DECODERS as readonly string[]).includes(flags.jpegDecoder)) {
+    throw new UsageError(`--jpeg-decoder must be ${JPEG_DECODERS.join(' or ')}, got '${flags.jpegDecoder}'`, 'e.g. --jpeg-decoder jpeg-js (sharp is the default)');
+  }
   const geometry = { ...(flags.resize !== undefined ? { resize: flags.resize } : {}), ...(flags.crop !== undefined ? { crop: flags.crop } : {}) };
   return {
     layout: nhwc ? 'NHWC' : 'NCHW',
@@ -95,5 +108,6 @@ export function preprocessingFor(input: { dtype: DType; shape?: (number | string
     std: flags.std ?? [1],
     bgr: flags.bgr ?? false,
     ...geometry,
+    ...(flags.jpegDecoder === 'jpeg-js' ? { jpegDecoder: 'jpeg-js' as const } : {}),
   };
 }

@@ -10,6 +10,9 @@ import { loadModel } from '../graph/serde.js';
 import { graphStats } from '../graph/stats.js';
 import { topK, agreement } from './metrics.js';
 import type { EpChoice } from '../runtime/session.js';
+import { findClassifierOutput, findFeatureTap } from '../graph/surgery.js';
+import { GraphError, UsageError } from '../errors.js';
+import { knnAccuracy, linearCka, linearProbe, oodMetrics } from './feature-metrics.js';
 
 export interface ModelOnData {
   runner: TeacherRunner;
@@ -21,6 +24,9 @@ export interface ModelOnData {
   /** samples that could not be decoded (left out of logits) */
   failed: FailedSample[];
   src: SampleSource;
+  /** rows of the requested features tensor, flattened: [rows, featureDim] */
+  features?: Float32Array;
+  featureDim?: number;
 }
 
 /** Preprocessing recorded in an onnx-distill student, else derived from its input and flags.
@@ -37,30 +43,61 @@ export function preprocessingOf(file: string, runner: TeacherRunner, flags: Prep
 export type EvalData = SampleSource | Dataset;
 const asSource = (d: EvalData): SampleSource => ('read' in d ? d : datasetSource(d));
 
-/** Run a classifier over a data source, decoding ahead of inference. */
+/** Run a classifier over a data source, decoding ahead of inference; `features` names a
+ * model tensor (a graph output or any value) to collect as well, one flattened row per sample. */
 export async function runOnData(file: string, data: EvalData, flags: PreprocessFlags, ep: EpChoice,
-  progress?: (done: number, total: number) => void, log?: (l: string) => void, batch?: number): Promise<ModelOnData> {
+  progress?: (done: number, total: number) => void, log?: (l: string) => void, batch?: number, features?: string): Promise<ModelOnData> {
   const src = asSource(data);
-  const runner = await TeacherRunner.open(file, { ep, onLog: log });
+  const runner = await openRunner(file, ep, log, features);
   const prep = preprocessingOf(file, runner, flags);
+  return { runner, prep, src, ...(await collectOnData(runner, prep, src, { features, progress, batch })) };
+}
+
+async function openRunner(file: string, ep: EpChoice, log?: (l: string) => void, features?: string): Promise<TeacherRunner> {
+  try {
+    return await TeacherRunner.open(file, { ep, onLog: log, features: features ? [features] : undefined });
+  } catch (e) {
+    if (features && e instanceof GraphError && e.message.includes(`no tensor named '${features}'`)) {
+      throw new UsageError(`${file} has no tensor named '${features}' to take features from`, `${e.hint}; choose the features with --model-features or --teacher-features`);
+    }
+    throw e;
+  }
+}
+
+/** Logits (and the `features` tensor, when named) of an open runner over a source. */
+export async function collectOnData(runner: TeacherRunner, prep: Preprocessing, src: SampleSource,
+  opts: { features?: string; progress?: (done: number, total: number) => void; batch?: number } = {}): Promise<Omit<ModelOnData, 'runner' | 'prep' | 'src'>> {
   // about 32 MB of float pixels per batch: large buffers cost page faults, not speed
-  batch ??= Math.max(8, Math.min(256, Math.floor(2 ** 23 / prep.size.reduce((a, d) => a * d, 1))));
+  const batch = opts.batch ?? Math.max(8, Math.min(256, Math.floor(2 ** 23 / prep.size.reduce((a, d) => a * d, 1))));
   const C = runner.numClasses;
   const logits = new Float32Array(src.n * C);
   const labels = src.labels ? new Int32Array(src.n) : undefined;
   const failed: FailedSample[] = [];
-  let rows = 0;
+  let rows = 0, feats: Float32Array | undefined, dim = 0;
   for await (const r of readAhead(src, prep, batch)) {
     failed.push(...r.failed);
     if (r.index.length) {
       const out = await runner.run(r.input);
       logits.set(out.logits, rows * C);
       if (labels && r.labels) labels.set(r.labels, rows);
+      if (opts.features) {
+        const t = opts.features === runner.outputName ? out.raw : out.features?.[opts.features];
+        const n = r.index.length;
+        if (!t || t.dims[0] !== n || t.data.length % n) {
+          throw new GraphError(`${runner.file}: features '${opts.features}' came back shaped [${t?.dims ?? '?'}] for a batch of ${n}`, 'choose a tensor whose first axis is the batch');
+        }
+        if (!feats) feats = new Float32Array(src.n * (dim = t.data.length / n));
+        if (t.data.length !== n * dim) throw new GraphError(`${runner.file}: features '${opts.features}' changed size between batches ([${t.dims}], ${dim} per sample before)`);
+        feats.set(t.data as Float32Array, rows * dim);
+      }
       rows += r.index.length;
     }
-    progress?.(r.end, src.n);
+    opts.progress?.(r.end, src.n);
   }
-  return { runner, prep, logits: logits.subarray(0, rows * C), labels: labels?.subarray(0, rows), failed, src };
+  return {
+    logits: logits.subarray(0, rows * C), labels: labels?.subarray(0, rows), failed,
+    ...(opts.features ? { features: feats?.subarray(0, rows * dim) ?? new Float32Array(0), featureDim: dim } : {}),
+  };
 }
 
 /** Median wall time per sample of a batch-b forward pass (after warm-up). */
@@ -82,9 +119,24 @@ export interface EvalReport {
   [k: string]: number | string | null;
 }
 
+export interface FeatureEvalOptions {
+  /** the model's features tensor (default 'features', as onnx-distill students export) */
+  model?: string;
+  /** the teacher's features tensor, or 'auto' (default): the input of its final classifier Gemm/MatMul */
+  teacher?: string;
+  /** reference set: kNN and the linear probe train on it, OOD scores are similarities to it */
+  train?: EvalData;
+  /** out-of-distribution data; the evaluated data is the in-distribution side */
+  ood?: EvalData;
+  /** neighbours for kNN (default 20) */
+  k?: number;
+}
+
 export async function evaluateModel(file: string, data: EvalData, opts: { teacher?: string; flags: PreprocessFlags; teacherFlags: PreprocessFlags; ep: EpChoice;
-  progress?: (label: string, done: number, total: number) => void; log?: (l: string) => void }): Promise<EvalReport> {
-  const m = await runOnData(file, data, opts.flags, opts.ep, (d, t) => opts.progress?.('model', d, t), opts.log);
+  progress?: (label: string, done: number, total: number) => void; log?: (l: string) => void; features?: FeatureEvalOptions }): Promise<EvalReport> {
+  const fo = opts.features;
+  const modelFeatures = fo ? fo.model ?? 'features' : undefined;
+  const m = await runOnData(file, data, opts.flags, opts.ep, (d, t) => opts.progress?.('model', d, t), opts.log, undefined, modelFeatures);
   const C = m.runner.numClasses;
   const rows = m.logits.length / C;
   const rep: EvalReport = { model: file, data: m.src.spec, samples: rows, classes: C };
@@ -98,10 +150,12 @@ export async function evaluateModel(file: string, data: EvalData, opts: { teache
   }
   rep.params = graphStats(loadModel(file).graph).params;
   rep.file_bytes = fs.statSync(file).size;
-  rep.latency_ms_per_sample_b1 = await latencyPerSample(m, 1);
-  rep.latency_ms_per_sample_b64 = await latencyPerSample(m, 64);
+  rep.latency_ms_per_sample_b1 = await plainLatency(m, 1, !!fo, opts.ep);
+  rep.latency_ms_per_sample_b64 = await plainLatency(m, 64, !!fo, opts.ep);
+  let t: ModelOnData | undefined;
   if (opts.teacher) {
-    const t = await runOnData(opts.teacher, m.src, opts.teacherFlags, opts.ep, (d, n) => opts.progress?.('teacher', d, n), opts.log);
+    const teacherFeatures = fo ? teacherTap(opts.teacher, fo.teacher ?? 'auto') : undefined;
+    t = await runOnData(opts.teacher, m.src, opts.teacherFlags, opts.ep, (d, n) => opts.progress?.('teacher', d, n), opts.log, undefined, teacherFeatures);
     if (t.runner.numClasses !== C) rep.agreement = null;
     else rep.agreement = agreement(m.logits, t.logits, C);
     if (t.labels) rep.teacher_top1 = topK(t.logits, t.labels, t.runner.numClasses, 1);
@@ -109,11 +163,87 @@ export async function evaluateModel(file: string, data: EvalData, opts: { teache
     rep.teacher_file_bytes = fs.statSync(opts.teacher).size;
     rep.param_ratio = (rep.params as number) / (rep.teacher_params as number);
     rep.file_size_ratio = (rep.file_bytes as number) / (rep.teacher_file_bytes as number);
-    rep.teacher_latency_ms_per_sample_b1 = await latencyPerSample(t, 1);
-    rep.teacher_latency_ms_per_sample_b64 = await latencyPerSample(t, 64);
+    rep.teacher_latency_ms_per_sample_b1 = await plainLatency(t, 1, !!fo, opts.ep);
+    rep.teacher_latency_ms_per_sample_b64 = await plainLatency(t, 64, !!fo, opts.ep);
     rep.speedup_b64 = (rep.teacher_latency_ms_per_sample_b64 as number) / (rep.latency_ms_per_sample_b64 as number);
-    await t.runner.release();
   }
+  if (fo) {
+    if (!fo.train) opts.log?.('features: no --train reference set, so kNN, linear probe and OOD metrics are null');
+    else if (!fo.ood) opts.log?.('features: no --ood data, so the OOD metrics are null');
+    const ms = await gatherFeatures(m, modelFeatures!, fo, 'model', opts.progress);
+    if (fo.train && !(ms.trainLabels && ms.dataLabels)) opts.log?.('features: kNN and the linear probe need labels on --train and --data; they are null');
+    Object.assign(rep, await featureScores(ms, fo, '', opts));
+    if (t) {
+      const ts = await gatherFeatures(t, t.runner.featureNames[0] ?? t.runner.outputName, fo, 'teacher', opts.progress);
+      Object.assign(rep, await featureScores(ts, fo, 'teacher_', opts));
+      rep.cka = ms.data.length && ts.data.length && ms.data.length / ms.d === ts.data.length / ts.d
+        ? await step(opts.log, `CKA, model ${ms.d}-d vs teacher ${ts.d}-d features`, () => linearCka(ms.data, ms.d, ts.data, ts.d, { ep: opts.ep }))
+        : null;
+    }
+  }
+  await t?.runner.release();
   await m.runner.release();
   return rep;
+}
+
+/** Latency as without feature taps: with --features the timing runs on a runner of its own. */
+async function plainLatency(m: ModelOnData, b: number, tapped: boolean, ep: EpChoice): Promise<number> {
+  if (!tapped) return latencyPerSample(m, b);
+  const runner = await TeacherRunner.open(m.runner.file, { ep });
+  try {
+    return await latencyPerSample({ ...m, runner }, b);
+  } finally {
+    await runner.release();
+  }
+}
+
+/** --teacher-features: a tensor name, or 'auto' for the input of the final classifier layer. */
+function teacherTap(file: string, wanted: string): string {
+  if (wanted !== 'auto') return wanted;
+  const model = loadModel(file);
+  return findFeatureTap(model, findClassifierOutput(model).name);
+}
+
+interface FeatureSets { d: number; data: Float32Array; dataLabels?: Int32Array; train?: Float32Array; trainLabels?: Int32Array; ood?: Float32Array }
+
+async function gatherFeatures(m: ModelOnData, name: string, fo: FeatureEvalOptions, who: string,
+  progress?: (label: string, done: number, total: number) => void): Promise<FeatureSets> {
+  const sets: FeatureSets = { d: m.featureDim ?? 0, data: m.features ?? new Float32Array(0), dataLabels: m.labels };
+  const run = async (d: EvalData, what: string) => {
+    const r = await collectOnData(m.runner, m.prep, asSource(d), { features: name, progress: (k, n) => progress?.(`${who} ${what}`, k, n) });
+    if (r.featureDim !== sets.d && sets.d && r.featureDim) throw new GraphError(`${m.runner.file}: features '${name}' have ${r.featureDim} values per sample on --${what} but ${sets.d} on --data`);
+    return r;
+  };
+  if (fo.train) {
+    const r = await run(fo.train, 'train');
+    sets.train = r.features;
+    sets.trainLabels = r.labels;
+  }
+  if (fo.ood) sets.ood = (await run(fo.ood, 'ood')).features;
+  return sets;
+}
+
+async function step<T>(log: ((l: string) => void) | undefined, what: string, fn: () => Promise<T>): Promise<T> {
+  const t0 = Date.now();
+  const v = await fn();
+  log?.(`features: ${what}: ${((Date.now() - t0) / 1000).toFixed(1)} s`);
+  return v;
+}
+
+/** knn_top1, linear_probe_top1, ood_auroc, ood_fpr95 (prefixed), null where the data do not allow them. */
+async function featureScores(s: FeatureSets, fo: FeatureEvalOptions, prefix: string, opts: { ep: EpChoice; log?: (l: string) => void }): Promise<EvalReport> {
+  const out: EvalReport = { [`${prefix}knn_top1`]: null, [`${prefix}linear_probe_top1`]: null, [`${prefix}ood_auroc`]: null, [`${prefix}ood_fpr95`]: null };
+  const who = `${prefix ? 'teacher' : 'model'} ${s.d}-d`;
+  if (!s.train?.length || !s.data.length) return out;
+  if (s.trainLabels && s.dataLabels) {
+    const k = fo.k ?? 20;
+    out[`${prefix}knn_top1`] = await step(opts.log, `${k}-NN, ${who}`, () => knnAccuracy(s.train!, s.trainLabels!, s.data, s.dataLabels!, s.d, { k, ep: opts.ep }));
+    out[`${prefix}linear_probe_top1`] = await step(opts.log, `linear probe, ${who}`, () => linearProbe(s.train!, s.trainLabels!, s.data, s.dataLabels!, s.d, { ep: opts.ep }));
+  }
+  if (s.ood?.length) {
+    const r = await step(opts.log, `1-NN OOD, ${who}`, () => oodMetrics(s.train!, s.data, s.ood!, s.d, { ep: opts.ep }));
+    out[`${prefix}ood_auroc`] = r.auroc;
+    out[`${prefix}ood_fpr95`] = r.fpr95;
+  }
+  return out;
 }

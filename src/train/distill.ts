@@ -22,6 +22,13 @@ import { checkRunDir, prepareRunDir, appendMetrics, truncateMetrics, configHash 
 import { topK, agreement } from '../eval/metrics.js';
 import { Rng } from '../util/rng.js';
 import { offlineTeacher } from './offline-labels.js';
+import { findClassifierOutput } from '../graph/surgery.js';
+import { featureRows, resolveFeatureTap, type FeatureTap } from './teacher-features.js';
+import { fitHead, headModel, ridgeStart } from './head-fit.js';
+import { mappingReport } from './mapping-report.js';
+import type { ObjectiveShapes } from './objectives/index.js';
+import type { TrainableModel } from './step.js';
+import type { Tensor } from '../graph/ir.js';
 import { UsageError } from '../errors.js';
 import type { EpChoice } from '../runtime/session.js';
 
@@ -47,6 +54,10 @@ export interface DistillConfig {
   clipNorm?: number;
   seed: number;
   augment: 'auto' | 'on' | 'off';
+  /** feature objectives: the teacher tensor to match (`auto`: the classifier's input) */
+  features?: string;
+  /** feature objectives: epochs of the classifier-head fit that follows */
+  headEpochs?: number;
   preprocessing: PreprocessFlags;
   ep: EpChoice;
   out: string;
@@ -82,55 +93,85 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   }
   if (objective.needs.teacherLogits && !cfg.teacher) throw new UsageError(`objective '${cfg.objective}' needs a teacher`, 'pass --teacher T.onnx');
 
-  const augment = cfg.augment === 'on' || (cfg.augment === 'auto' && trainSet.shape[0] === 3) ? { cropPad: 4, flip: true } : undefined;
+  const featureObjective = objective.needs.teacherFeatures;
+  if (featureObjective && !cfg.teacher) throw new UsageError(`objective '${cfg.objective}' needs a teacher`, 'pass --teacher T.onnx');
+  if (featureObjective && cfg.augment === 'on') {
+    throw new UsageError(`objective '${cfg.objective}' matches teacher features computed once per sample, so it cannot use --augment on`, 'use --augment off (or auto)');
+  }
+  if (featureObjective && cfg.labels) throw new UsageError(`objective '${cfg.objective}' runs the teacher for its features; --labels stores hold logits only`, 'leave out --labels');
+  const augment = !featureObjective && (cfg.augment === 'on' || (cfg.augment === 'auto' && trainSet.shape[0] === 3)) ? { cropPad: 4, flip: true } : undefined;
   const offline = cfg.labels && cfg.teacher && objective.needs.teacherLogits
     ? await offlineTeacher({ labels: cfg.labels, teacher: cfg.teacher, data: cfg.data, val: cfg.val, preprocessing: cfg.preprocessing, augment: !!augment }, trainSet, valSet, log.info)
     : undefined;
   if (cfg.labels && !offline) log.info(`--labels ignored: objective '${cfg.objective}' uses no teacher`);
-  const teacher = cfg.teacher && !offline ? await TeacherRunner.open(cfg.teacher, { ep: cfg.ep, onLog: log.info }) : undefined;
+  const tap: FeatureTap | undefined = featureObjective
+    ? (() => { const m = loadModel(cfg.teacher!); return resolveFeatureTap(m, findClassifierOutput(m).name, cfg.features ?? 'auto'); })()
+    : undefined;
+  const teacher = cfg.teacher && !offline ? await TeacherRunner.open(cfg.teacher, { ep: cfg.ep, onLog: log.info, features: tap ? [tap.name] : [] }) : undefined;
   const classes = offline ? offline.classes : teacher ? teacher.numClasses : (trainSet.classes ?? 0);
   const labelClasses = Math.max(trainSet.classes ?? 0, valSet.classes ?? 0);
   if ((teacher || offline) && labelClasses > classes) {
     throw new UsageError(`the teacher predicts ${classes} classes but the labels of '${cfg.data}' go up to class ${labelClasses - 1}`, 'use data labelled for this teacher');
   }
   const teacherPrep: Preprocessing | undefined = offline ? offline.teacherPrep : teacher ? preprocessingFor(teacher.inputInfo, cfg.preprocessing) : undefined;
-  const studentPrep: Preprocessing = { ...defaultPreprocessing(trainSet.shape), ...pick(teacherPrep), layout: 'NCHW', dtype: 'float32', size: trainSet.shape };
+  const studentPrep: Preprocessing = { ...defaultPreprocessing(trainSet.shape), ...pick(teacherPrep), ...jpegDecoderOf(cfg.preprocessing), layout: 'NCHW', dtype: 'float32', size: trainSet.shape };
   // a student file's hash joins the config (only then, so preset runs keep their config hash): --resume refuses an edited file
   const studentFile = isStudentFile(cfg.student) && fs.existsSync(cfg.student) ? { studentSha256: sha256(cfg.student) } : {};
-  const config = { ...cfg, objectiveOptions: objOpts, optimizerHyper: optimizer.hyper, teacherSha256: offline ? offline.teacherSha256 : teacher ? sha256(cfg.teacher!) : null,
+  const config = { ...cfg, ...(tap ? { features: tap.name, headEpochs: cfg.headEpochs ?? HEAD_EPOCHS, signedFeatures: true } : {}), objectiveOptions: objOpts, optimizerHyper: optimizer.hyper, teacherSha256: offline ? offline.teacherSha256 : teacher ? sha256(cfg.teacher!) : null,
     teacherPreprocessing: teacherPrep ?? null, studentPreprocessing: studentPrep, classes, ...studentFile,
     ...(offline ? { labelStoreFingerprint: offline.storeFingerprint } : {}) };
   // refuse a folder holding another run, and build the student (an unknown preset is a
   // usage error), before any expensive work; the folder itself is created only later
   const { paths } = checkRunDir(cfg.out, config as unknown as Record<string, unknown>, !!opts.resume);
-  const sOpts = { inputShape: trainSet.shape, numClasses: classes, seed: cfg.seed, width: cfg.width, depth: cfg.depth };
+  // feature objectives end their students on a pre-activation (see NetBuilder.features)
+  const sOpts = { inputShape: trainSet.shape, numClasses: classes, seed: cfg.seed, width: cfg.width, depth: cfg.depth, ...(featureObjective ? { signedFeatures: true } : {}) };
   const model = buildStudent(cfg.student, { ...sOpts, batch: cfg.batch, mode: 'train' });
   const evalModel = buildStudent(cfg.student, { ...sOpts, batch: 256, mode: 'eval' });
-  const loss = objective.build(objOpts, hasLabels);
+  const weightNames = [...model.params, ...Object.keys(model.buffers ?? {})];
 
   const studentInputs = (d: Dataset) => toModelInput(d.pixels, d.n, d.shape, studentPrep).data as Float32Array;
   const trainX = studentInputs(trainSet), valX = studentInputs(valSet);
-  const teacherLogits = async (d: Dataset, label: string) => {
+  let featureWidth = 0;
+  const teacherOn = async (d: Dataset, label: string, withFeatures: boolean) => {
     if (!teacher) return undefined;
-    const out = new Float32Array(d.n * classes);
+    const logits = new Float32Array(d.n * classes);
+    let features: Float32Array | undefined;
     const B = 256, size = sampleSize(d);
     for (let s = 0; s < d.n; s += B) {
       const n = Math.min(B, d.n - s);
       const t = toModelInput(d.pixels.subarray(s * size, (s + n) * size), n, d.shape, teacherPrep!);
-      out.set((await teacher.run(t)).logits, s * classes);
+      const out = await teacher.run(t);
+      logits.set(out.logits, s * classes);
+      if (withFeatures && tap) {
+        const f = featureRows(out.features![tap.name]);
+        featureWidth = f.width;
+        features ??= new Float32Array(d.n * f.width);
+        features.set(f.rows, s * f.width);
+      }
       log.progress?.(label, s + n, d.n);
     }
-    return out;
+    return { logits, features };
   };
-  const valTeacher = offline ? offline.valTeacher : await teacherLogits(valSet, 'teacher on validation');
-  const trainTeacher = offline ? offline.trainTeacher : augment || !objective.needs.teacherLogits ? undefined : await teacherLogits(trainSet, 'teacher on training data');
+  const valTeacher = offline ? offline.valTeacher : (await teacherOn(valSet, 'teacher on validation', false))?.logits;
+  const wantTrainTeacher = !augment && (objective.needs.teacherLogits || featureObjective);
+  const trainRun = offline ? undefined : wantTrainTeacher ? await teacherOn(trainSet, 'teacher on training data', featureObjective) : undefined;
+  const trainTeacher = offline ? offline.trainTeacher : trainRun?.logits;
+  const teacherFeatures = trainRun?.features ? { rows: trainRun.features, width: featureWidth } : undefined;
+
+  const shapes: ObjectiveShapes = {
+    classes, studentFeatures: model.graph.outputs.find((v) => v.name === 'features')?.shape?.[1] as number,
+    studentMap: (model.graph.outputs.find((v) => v.name === 'feature_map')?.shape?.slice(1) as number[] | undefined),
+    teacherFeatures: teacherFeatures?.width, teacherMap: tap?.map,
+  };
+  if (featureObjective && !shapes.studentFeatures) throw new UsageError(`student '${cfg.student}' has no features output`, 'use a student preset, or a student file whose classifier is a Gemm/MatMul');
+  const loss = objective.build(objOpts, hasLabels, shapes);
+  withAuxParams(model, objective.auxParams?.(objOpts, shapes, cfg.seed) ?? []);
   const online = augment && teacher && objective.needs.teacherLogits ? async (x: Float32Array, n: number) => {
     // augmented student inputs are normalised pixels: undo the normalisation for the teacher
     const pixels = unnormalise(x, n, trainSet.shape, studentPrep);
     return (await teacher.run(toModelInput(pixels, n, trainSet.shape, teacherPrep!))).logits;
   } : undefined;
 
-  const weightNames = [...model.params, ...Object.keys(model.buffers ?? {})];
   const evaluator = await StudentEvaluator.create(evalModel, weightNames, cfg.ep);
   const stats = graphStats(buildStudent(cfg.student, { ...sOpts, batch: 1, mode: 'eval' }).graph);
   log.info(`student ${cfg.student}: ${stats.params.toLocaleString()} parameters, ${(stats.flops / 1e6).toFixed(1)} MFLOPs per sample; ${trainSet.n} training, ${valSet.n} validation samples`);
@@ -152,12 +193,15 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   };
   const release = async () => { await evaluator.release(); await teacher?.release(); };
   const result = await train(model, loss, optimizer, {
-    n: trainSet.n, sampleDims: trainSet.shape, inputs: trainX, labels: trainSet.labels, teacherLogits: trainTeacher, teacherOnline: online, classes,
+    n: trainSet.n, sampleDims: trainSet.shape, inputs: trainX, labels: trainSet.labels, classes, teacherOnline: online,
+    teacherLogits: objective.needs.teacherLogits ? trainTeacher : undefined, teacherFeatures,
   }, {
     epochs: cfg.epochs, batch: cfg.batch, loopSteps: cfg.loopSteps, lr: cfg.lr, warmupEpochs: cfg.warmupEpochs, clipNorm: cfg.clipNorm,
     seed: cfg.seed, augment, ep: cfg.ep, configHash: configHash(config as unknown as Record<string, unknown>), lastCheckpoint: paths.last, bestCheckpoint: paths.best,
   }, {
-    validate: async (w) => {
+    validate: async (w, epoch) => {
+      // a feature objective's head is fitted afterwards: its logits mean nothing yet, the last epoch is kept
+      if (objective.fitsHeadAfter) return { score: epoch, metrics: {} };
       const m = await valMetrics(w);
       return { score: m.val_top1 ?? m.val_agreement ?? 0, metrics: m };
     },
@@ -173,7 +217,22 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
 
   const best = fs.existsSync(paths.best) ? loadCheckpoint(paths.best).values : result.runner.values;
   const weights = new Map(weightNames.map((k) => [k, best.get(k)!]));
-  const final: Record<string, number | string> = { ...(await valMetrics(weights)), best_epoch: result.progress.bestEpoch + 1 };
+  const phaseTwo: Record<string, number | string> = {};
+  if (objective.fitsHeadAfter) {
+    Object.assign(phaseTwo, mappingReport(objective.name, best));
+    if (phaseTwo.mapping_sv_max !== undefined) {
+      const f = (k: string) => Number(phaseTwo[k]).toPrecision(3);
+      log.info(`learned map: singular values ${f('mapping_sv_min')}..${f('mapping_sv_max')} (ratio ${f('mapping_sv_ratio')}), ||G/c - I||_F ${f('mapping_ortho_distance')} (0 = orthogonal up to scale)`);
+    }
+    const fitted = await fitClassifierHead(evalModel, weights, trainX, trainSet.n, valX, valSet.n, trainTeacher!, valTeacher!, classes, cfg, paths, config, log, opts);
+    if (!fitted) {
+      await release();
+      log.info(`stopped; checkpoint saved (continue with --resume)`);
+      return { runDir: paths.dir, student: '', metrics: {}, stopped: true };
+    }
+    for (const [k, v] of fitted) weights.set(k, v);
+  }
+  const final: Record<string, number | string> = { ...(await valMetrics(weights)), best_epoch: result.progress.bestEpoch + 1, ...phaseTwo };
   if (valTeacher && valSet.labels) final.teacher_val_top1 = topK(valTeacher, valSet.labels, classes, 1);
   const exportModel = buildStudent(cfg.student, { ...sOpts, batch: 'N', mode: 'eval' });
   applyWeights(exportModel.graph, weights);
@@ -192,10 +251,62 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   return { runDir: paths.dir, student: paths.student, metrics: final, stopped: false };
 }
 
+const HEAD_EPOCHS = 10;
+
+/** Add an objective's own parameters (projection heads) to the trainable model. */
+function withAuxParams(model: TrainableModel, aux: { name: string; init: Tensor; decay: boolean }[]): void {
+  for (const p of aux) {
+    if (model.graph.initializers.has(p.name)) throw new Error(`objective parameter '${p.name}' clashes with a student parameter`);
+    model.graph.initializers.set(p.name, p.init);
+    model.params.push(p.name);
+    if (!p.decay) (model.noDecay ??= []).push(p.name);
+  }
+}
+
+/** Phase two of a feature objective: fit the student's classifier head to the teacher's
+ * logits on frozen features. Returns the fitted head weights, or undefined when stopped. */
+async function fitClassifierHead(evalModel: TrainableModel, weights: Map<string, Tensor>, trainX: Float32Array, nTrain: number,
+  valX: Float32Array, nVal: number, trainTeacher: Float32Array, valTeacher: Float32Array, classes: number, cfg: DistillConfig,
+  paths: ReturnType<typeof checkRunDir>['paths'], config: Record<string, unknown>, log: DistillLog,
+  opts: { resume?: boolean; shouldStop?: () => boolean }): Promise<Map<string, Tensor> | undefined> {
+  const names = [...weights.keys()];
+  const evaluator = await StudentEvaluator.create(evalModel, names, cfg.ep);
+  const features = async (x: Float32Array, n: number) => (await evaluator.run(weights, x, n, ['features'])).features;
+  const trainF = await features(trainX, nTrain), valF = await features(valX, nVal);
+  await evaluator.release();
+  const width = trainF.length / nTrain;
+  const start = new Map([...weights, ...ridgeStart(evalModel.graph, trainF, nTrain, width, trainTeacher, classes)]);
+  const head = headModel(evalModel.graph, start, width, 256);
+  const headEval = headModel(evalModel.graph, start, width, 256);
+  const headPaths = { last: paths.last.replace(/\.safetensors$/, '.head.safetensors'), best: paths.best.replace(/\.safetensors$/, '.head.safetensors') };
+  const resume = opts.resume && fs.existsSync(headPaths.last) ? loadCheckpoint(headPaths.last) : undefined;
+  const headEvaluator = await StudentEvaluator.create(headEval, head.params, cfg.ep);
+  const epochs = cfg.headEpochs ?? HEAD_EPOCHS;
+  log.info(`fitting the classifier head to the teacher's logits on frozen features (${epochs} epochs)`);
+  try {
+    const r = await fitHead(head, { trainFeatures: trainF, trainTeacher, n: nTrain, width, classes }, {
+      epochs, batch: 256, lr: 3e-3, seed: cfg.seed, ep: cfg.ep, configHash: configHash(config), lastCheckpoint: headPaths.last, bestCheckpoint: headPaths.best,
+    }, {
+      validate: async (w) => {
+        const agree = agreement((await headEvaluator.run(w, valF, nVal)).logits, valTeacher, classes);
+        return { score: agree, metrics: { head_val_agreement: agree } };
+      },
+      onEpoch: (rec) => { appendMetrics(paths, { type: 'head_epoch', ...rec }); log.info(`head epoch ${rec.epoch + 1}/${epochs}: loss ${rec.loss.toFixed(4)}, agreement ${(100 * rec.head_val_agreement).toFixed(2)}%`); },
+      onProgress: (done, total, l) => log.progress?.('head', done, total, `loss ${l.toFixed(4)}`),
+      shouldStop: opts.shouldStop,
+    }, resume);
+    if (r.stopped) return undefined;
+    const best = fs.existsSync(headPaths.best) ? loadCheckpoint(headPaths.best).values : r.runner.values;
+    return new Map(head.params.map((p) => [p, best.get(p)!]));
+  } finally {
+    await headEvaluator.release();
+  }
+}
+
 /** How image folders are decoded for training: the geometry flags, else the teacher's
  * input size and channels (IDX, npy and mnist data are read as they are). */
-function dataReadOptions(cfg: DistillConfig): { resize?: number; crop?: number; channels?: 1 | 3; size?: [number, number] } {
-  const geometry = { resize: cfg.preprocessing.resize, crop: cfg.preprocessing.crop };
+function dataReadOptions(cfg: DistillConfig): { resize?: number; crop?: number; channels?: 1 | 3; size?: [number, number]; jpegDecoder?: 'jpeg-js' } {
+  const geometry = { resize: cfg.preprocessing.resize, crop: cfg.preprocessing.crop, ...jpegDecoderOf(cfg.preprocessing) };
   if (!cfg.teacher || !fs.existsSync(cfg.teacher)) return geometry;
   const input = realInputs(loadModel(cfg.teacher).graph)[0];
   if (input?.shape?.length !== 4) return geometry; // not an image model: nothing to size
@@ -207,6 +318,11 @@ function shuffled(n: number, seed: number): Int32Array {
   const order = Int32Array.from({ length: n }, (_, i) => i);
   new Rng(seed ^ 0xa11).shuffle(order);
   return order;
+}
+
+/** The JPEG decoder when it is not the default (the default is never recorded). */
+function jpegDecoderOf(f: PreprocessFlags): { jpegDecoder?: 'jpeg-js' } {
+  return f.jpegDecoder === 'jpeg-js' ? { jpegDecoder: 'jpeg-js' } : {};
 }
 
 function pick(p?: Preprocessing): Partial<Preprocessing> {

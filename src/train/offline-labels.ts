@@ -47,10 +47,10 @@ export async function offlineTeacher(r: OfflineRequest, train: Dataset, val: Dat
   }
   const input = realInputs(loadModel(r.teacher).graph)[0];
   const prep = preprocessingFor(input, r.preprocessing);
-  const diff = (Object.keys(prep) as (keyof Preprocessing)[]).filter((k) => JSON.stringify(prep[k]) !== JSON.stringify(m.preprocessing[k]));
+  const diff = ([...new Set([...Object.keys(prep), ...Object.keys(m.preprocessing)])] as (keyof Preprocessing)[]).filter((k) => JSON.stringify(prep[k]) !== JSON.stringify(m.preprocessing[k]));
   if (diff.length) {
     throw new UsageError(`label store '${r.labels}' was made with other teacher preprocessing (${diff.map((k) => `${k}: ${JSON.stringify(m.preprocessing[k])} there, ${JSON.stringify(prep[k])} here`).join('; ')})`,
-      'give the same --scale/--mean/--std/--bgr as the `label` run, or re-label');
+      'give the same --scale/--mean/--std/--bgr/--jpeg-decoder as the `label` run, or re-label');
   }
   const sameData = async (spec: string) => (await dataIdentity(spec, await openSource(spec))).fingerprint === m.data.fingerprint;
   if (!(await sameData(r.data))) {

@@ -34,6 +34,8 @@ export interface LossContext {
   data(name: string, dtype: DType, shape: Shape): string;
   /** the model's named outputs, as values in the step graph */
   outputs: Record<string, string>;
+  /** trainable parameters by name, as values in the step graph (objective heads read theirs here) */
+  params: Record<string, string>;
   batch: number;
 }
 
@@ -105,7 +107,7 @@ function emitStep(b: Builder, spec: TrainStepSpec, io: StepIO): StepOut {
   const outputs = Object.fromEntries(Object.entries(m.outputs).map(([k, v]) => [k, rename.get(v) ?? v]));
   const batch = b.shape(outputs[Object.keys(outputs)[0]])[0];
 
-  const lossRes = b.scope('loss', () => spec.loss({ b, o, data: io.data, outputs, batch }));
+  const lossRes = b.scope('loss', () => spec.loss({ b, o, data: io.data, outputs, params: io.params, batch }));
   const mask = io.data('mask', 'float32', [batch]);
   const loss = b.scope('loss', () => {
     const num = o.reduceSum(o.mul(lossRes.perSample, mask), undefined, false);

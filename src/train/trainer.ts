@@ -24,6 +24,8 @@ export interface TrainData {
   labels?: Int32Array;
   /** teacher logits n x classes, when precomputed (no augmentation) */
   teacherLogits?: Float32Array;
+  /** teacher feature rows n x width (feature objectives; never with augmentation) */
+  teacherFeatures?: { rows: Float32Array; width: number };
   /** teacher logits for an augmented batch, when they cannot be precomputed */
   teacherOnline?: (inputs: Float32Array, count: number) => Promise<Float32Array>;
   classes: number;
@@ -101,6 +103,8 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
   const tBuf = new Float32Array(K * B * data.classes);
   const yBuf = new BigInt64Array(K * B);
   const mBuf = new Float32Array(K * B);
+  const tf = data.teacherFeatures;
+  const fBuf = new Float32Array(tf ? K * B * tf.width : 0);
 
   for (let epoch = progress.epoch; epoch < opt.epochs; epoch++) {
     const epochRng = new Rng(Uint32Array.from(progress.shuffleState));
@@ -137,6 +141,7 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
           else xBuf.set(src, slot * size);
           if (data.labels) yBuf[slot] = BigInt(data.labels[idx]);
           if (data.teacherLogits) tBuf.set(data.teacherLogits.subarray(idx * data.classes, (idx + 1) * data.classes), slot * data.classes);
+          if (tf) fBuf.set(tf.rows.subarray(idx * tf.width, (idx + 1) * tf.width), slot * tf.width);
         }
       }
       if (data.teacherOnline) tBuf.set(await data.teacherOnline(xBuf.subarray(0, k * B * size), k * B));
@@ -148,6 +153,9 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
       if (runner.step.data.some((d) => d.name === 'labels')) feeds.labels = { dtype: 'int64', dims: [...lead, B], data: yBuf.subarray(0, k * B) };
       if (runner.step.data.some((d) => d.name === 'teacher_logits')) {
         feeds.teacher_logits = { dtype: 'float32', dims: [...lead, B, data.classes], data: tBuf.subarray(0, k * B * data.classes) };
+      }
+      if (tf && runner.step.data.some((d) => d.name === 'teacher_features')) {
+        feeds.teacher_features = { dtype: 'float32', dims: [...lead, B, tf.width], data: fBuf.subarray(0, k * B * tf.width) };
       }
       const lrs = Array.from({ length: k }, (_, j) => schedule(runnerK.stepCount + j));
       const before = new Map(runnerK.values);

@@ -40,6 +40,10 @@ export interface GradCheckSpec {
   /** last edit of the differentiated graph before onnxruntime loads it (the reference
    * still evaluates the forward nodes as built), e.g. rewriting old-opset node forms */
   beforeRun?: (b: Builder) => void;
+  /** values no gradient flows through (stop-gradient), asked for after build. The float64
+   * reference holds them at their unperturbed values, so both sides differentiate the same
+   * function (the one whose stopped values are constants). */
+  stop?: () => Iterable<string>;
 }
 
 export interface GradCheckResult {
@@ -70,7 +74,8 @@ export async function gradCheck(spec: GradCheckSpec): Promise<GradCheckResult> {
   const loss = terms.length === 1 ? terms[0] : b.op('Sum', terms);
   const forward: Graph = { ...b.graph, nodes: [...b.graph.nodes], initializers: new Map(b.graph.initializers), outputs: [] };
   const wrt = spec.inputs.filter((i) => i.wrt ?? ((i.dtype ?? 'float32') === 'float32')).map((i) => i.name);
-  const grads = differentiate(b, { loss, wrt });
+  const stop = [...(spec.stop?.() ?? [])];
+  const grads = differentiate(b, { loss, wrt, stop });
   b.output(loss, 'loss');
   for (const w of wrt) b.output(grads.get(w)!, `grad:${w}`);
   spec.beforeRun?.(b);
@@ -82,7 +87,9 @@ export async function gradCheck(spec: GradCheckSpec): Promise<GradCheckResult> {
 
   const refFeeds: Record<string, RefTensor> = Object.fromEntries(
     spec.inputs.map((inp, k) => [inp.name, { dims: inp.shape, data: Float64Array.from(values[k]) }]));
-  const evalLoss = () => evaluate(forward, refFeeds, [loss])[loss].data[0];
+  // stopped values, evaluated once at the unperturbed inputs, enter as fixed feeds
+  const frozen = stop.length ? evaluate(forward, refFeeds, stop) : {};
+  const evalLoss = () => evaluate(forward, { ...refFeeds, ...frozen }, [loss])[loss].data[0];
   const lossRef = evalLoss();
   const lossOrt = Number((res.loss.data as Float32Array)[0]);
   assert.ok(Math.abs(lossRef - lossOrt) <= 1e-4 * (1 + Math.abs(lossRef)),

@@ -6,15 +6,19 @@ import { newModel, type Tensor } from '../../src/graph/ir.js';
 import { createSession } from '../../src/runtime/session.js';
 import type { LossBuilder } from '../../src/train/step.js';
 
-export async function evalLoss(loss: LossBuilder, outputs: Record<string, Tensor>, data: Record<string, Tensor>): Promise<Record<string, Float32Array>> {
+/** `params` are an objective's own trainable tensors (projection heads), fed as inputs. */
+export async function evalLoss(loss: LossBuilder, outputs: Record<string, Tensor>, data: Record<string, Tensor>,
+  params: Record<string, Tensor> = {}): Promise<Record<string, Float32Array>> {
   const b = new Builder('loss_eval');
   const o = new Ops(b);
   const outNames: Record<string, string> = {};
   for (const [k, t] of Object.entries(outputs)) outNames[k] = b.input(k, t.dtype, t.dims);
+  const paramNames: Record<string, string> = {};
+  for (const [k, t] of Object.entries(params)) paramNames[k] = b.input(k, t.dtype, t.dims);
   const batch = Object.values(outputs)[0].dims[0];
   const declared = new Set<string>();
   const res = loss({
-    b, o, outputs: outNames, batch,
+    b, o, outputs: outNames, params: paramNames, batch,
     data: (name, dtype, shape) => {
       if (!declared.has(name)) {
         if (!data[name]) throw new Error(`objective asked for data '${name}' the test did not provide`);
@@ -27,7 +31,7 @@ export async function evalLoss(loss: LossBuilder, outputs: Record<string, Tensor
   b.output(res.perSample, 'per_sample');
   for (const [k, v] of Object.entries(res.extra ?? {})) b.output(v, k);
   const session = await createSession(newModel(b.graph));
-  const feeds: Record<string, Tensor> = { ...outputs };
+  const feeds: Record<string, Tensor> = { ...outputs, ...params };
   for (const k of declared) feeds[k] = data[k];
   const out = await session.run(feeds);
   await session.release();

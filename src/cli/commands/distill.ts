@@ -18,6 +18,7 @@ export const EXAMPLE_TEACHER = path.join(ROOT, 'models', 'mnist-teacher.onnx');
 interface Args {
   teacher?: string; data: string; val?: string; 'val-split': number; labels?: string;
   student: string; width?: number; depth?: number; objective: string; alpha?: number; temperature?: number;
+  features?: string; 'head-epochs'?: number; 'sim-weight'?: number; 'local-weight'?: number; 'ortho-weight'?: number;
   epochs: number; batch: number; lr: number; optimizer: string; 'weight-decay': number; warmup: number;
   'loop-steps': number; 'clip-norm'?: number; seed: number; augment: 'auto' | 'on' | 'off';
   scale?: number; mean?: string; std?: string; bgr: boolean; resize?: number; crop?: number; ep: 'auto' | 'cuda' | 'cpu';
@@ -39,6 +40,11 @@ export const distillCommand: CommandModule<object, Args> = {
     .option('objective', { type: 'string', default: 'kd', describe: `objective (${objectiveNames().join(', ')})` })
     .option('alpha', { type: 'number', describe: 'kd: weight of the hard-label loss (default 0.5)' })
     .option('temperature', { type: 'number', describe: 'kd: softmax temperature T (default 4)' })
+    .option('features', { type: 'string', describe: "tintem/proteus: the teacher tensor to match: 'auto' (input of the final classifier Gemm/MatMul, the default) or a tensor name (see `inspect`); a flattened [C,H,W] map gives tintem its tokens" })
+    .option('sim-weight', { type: 'number', describe: 'tintem: weight of the similarity-structure (KL) terms that train the teacher mapping (default 1)' })
+    .option('local-weight', { type: 'number', describe: 'tintem: weight of the per-sample token terms relative to the global ones (default 1; 0 leaves them out)' })
+    .option('ortho-weight', { type: 'number', describe: 'tintem: weight of an explicit orthogonality penalty on the mapping (default 0, as in the paper)' })
+    .option('head-epochs', { type: 'number', describe: 'tintem/proteus: epochs of the classifier-head fit to the teacher logits that follows (default 10)' })
     .option('epochs', { type: 'number', default: 5 })
     .option('batch', { type: 'number', default: 128 })
     .option('lr', { type: 'number', default: 3e-3, describe: 'peak learning rate' })
@@ -65,7 +71,8 @@ export const distillCommand: CommandModule<object, Args> = {
       teacher, ...(a.labels ? { labels: path.resolve(a.labels) } : {}), data: a.data, val: a.val ?? null, valSplit: a['val-split'],
       // a student file by absolute path: `export RUNDIR` rebuilds the student from config.json, from any folder
       student: isStudentFile(a.student) ? path.resolve(a.student) : a.student, width: a.width, depth: a.depth,
-      objective: a.objective, objectiveOptions: { alpha: a.alpha, temperature: a.temperature } as Record<string, number>,
+      objective: a.objective, objectiveOptions: { alpha: a.alpha, temperature: a.temperature, sim_weight: a['sim-weight'], local_weight: a['local-weight'], ortho_weight: a['ortho-weight'] } as Record<string, number>,
+      ...(a.features ? { features: a.features } : {}), ...(a['head-epochs'] !== undefined ? { headEpochs: a['head-epochs'] } : {}),
       epochs: a.epochs, batch: a.batch, lr: a.lr, optimizer: a.optimizer, weightDecay: a['weight-decay'], warmupEpochs: a.warmup,
       loopSteps: a['loop-steps'], clipNorm: a['clip-norm'], seed: a.seed, augment: a.augment,
       preprocessing: preprocessFlags(a),

@@ -35,7 +35,13 @@ export const exportCommand: CommandModule<object, Args> = {
     const { values, progress } = loadCheckpoint(ckpt);
     const model = buildStudent(cfg.student, {
       inputShape: cfg.studentPreprocessing.size, numClasses: cfg.classes, batch: 'N', mode: 'eval', seed: cfg.seed, width: cfg.width, depth: cfg.depth,
+      signedFeatures: cfg.signedFeatures,
     });
+    // a feature objective's classifier head is fitted in a second phase, checkpointed beside the first
+    const head = cfg.headEpochs === undefined || isFile ? undefined
+      : ['best.head.safetensors', 'checkpoint.head.safetensors'].map((f) => path.join(dir, f)).find((f) => fs.existsSync(f));
+    if (cfg.headEpochs !== undefined && !isFile && !head) rep.log('the classifier head has not been fitted yet: its logits are untrained (finish the run with `distill --resume`)');
+    if (head) for (const [k, v] of loadCheckpoint(head).values) values.set(k, v);
     const weights = new Map([...values].filter(([k]) => model.graph.initializers.has(k)));
     applyWeights(model.graph, weights);
     const out = exportInference(model.graph, {

@@ -6,7 +6,7 @@ import type { StudentBuilder } from './types.js';
 export const convnet: StudentBuilder = (opts) => {
   const width = opts.width ?? 16;
   const stages = opts.depth ?? 3;
-  const net = new NetBuilder('convnet', opts.mode, opts.seed);
+  const net = new NetBuilder('convnet', opts.mode, opts.seed, opts.signedFeatures);
   const x = net.b.input('input', 'float32', [opts.batch, ...opts.inputShape]);
   let h = x;
   for (let s = 0; s < stages; s++) {

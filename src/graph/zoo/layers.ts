@@ -29,7 +29,8 @@ export class NetBuilder {
   readonly buffers: Record<string, string> = {};
   private readonly rng: Rng;
 
-  constructor(name: string, readonly mode: Mode, seed: number) {
+  /** `signedFeatures`: the features skip the activation that ends the network (see features()) */
+  constructor(name: string, readonly mode: Mode, seed: number, readonly signedFeatures = false) {
     this.b = new Builder(name);
     this.o = new Ops(this.b);
     this.rng = new Rng(seed);
@@ -111,12 +112,33 @@ export class NetBuilder {
     return this.b.op('MaxPool', [x], { kernel_shape: [k, k], strides: [stride, stride] });
   }
 
-  /** global average pool flattened to [N, C] */
+  /** global average pool flattened to [N, C] of the network's last map; that map becomes
+   * the `feature_map` output of train-mode graphs (feature objectives read it) */
   pool(x: string): string {
-    return this.o.flatten(this.b.op('GlobalAveragePool', [x]), 1);
+    const map = this.features(x);
+    this.featureMap = map;
+    return this.o.flatten(this.b.op('GlobalAveragePool', [map]), 1);
   }
 
-  finish(input: string, outputs: Record<string, string>): TrainableModel & { graph: Graph } {
+  /** The network's representation: x itself, or with signedFeatures the input of the
+   * ReLU that produced x (which is removed). Feature objectives match signed targets by
+   * cosine (tintem's h(teacher)); features after a ReLU cannot point where such a target
+   * has negative entries, so their students end on the pre-activation, as a transformer's
+   * representation ends on a LayerNorm. */
+  features(x: string): string {
+    if (!this.signedFeatures) return x;
+    const nodes = this.b.graph.nodes;
+    const relu = nodes.findIndex((n) => n.opType === 'Relu' && n.outputs[0] === x);
+    if (relu < 0 || nodes.some((n) => n.inputs.includes(x))) return x;
+    const pre = nodes[relu].inputs[0];
+    nodes.splice(relu, 1);
+    return pre;
+  }
+
+  private featureMap?: string;
+
+  finish(input: string, given: Record<string, string>): TrainableModel & { graph: Graph } {
+    const outputs = this.mode === 'train' && this.featureMap ? { ...given, feature_map: this.featureMap } : given;
     for (const [k, v] of Object.entries(outputs)) this.b.output(v, k);
     const named = Object.fromEntries(Object.keys(outputs).map((k) => [k, k]));
     return { graph: this.b.graph, input, outputs: named, params: this.params, buffers: this.buffers, noDecay: this.noDecay };

@@ -32,7 +32,7 @@ function separable(net: NetBuilder, x: string, name: string, cout: number, strid
 export const mobilenet: StudentBuilder = (opts) => {
   const width = opts.width ?? 16;
   const blocks = opts.depth ?? 6;
-  const net = new NetBuilder('mobilenet', opts.mode, opts.seed);
+  const net = new NetBuilder('mobilenet', opts.mode, opts.seed, opts.signedFeatures);
   const x = net.b.input('input', 'float32', [opts.batch, ...opts.inputShape]);
   let h = x;
   const side = () => Math.min(net.dim(h, 2), net.dim(h, 3));

@@ -23,7 +23,7 @@ function basicBlock(net: NetBuilder, x: string, name: string, cout: number, stri
 export const resnet: StudentBuilder = (opts) => {
   const width = opts.width ?? 16;
   const blocks = opts.depth ?? 3;
-  const net = new NetBuilder('resnet', opts.mode, opts.seed);
+  const net = new NetBuilder('resnet', opts.mode, opts.seed, opts.signedFeatures);
   const x = net.b.input('input', 'float32', [opts.batch, ...opts.inputShape]);
   let h = net.relu(net.convBn(x, 'stem', width, 3));
   for (let s = 0; s < 3; s++) {

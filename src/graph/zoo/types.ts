@@ -14,6 +14,9 @@ export interface StudentOptions {
   width?: number;
   /** number of stages/blocks (architecture-specific default) */
   depth?: number;
+  /** end the features before the last ReLU, so they can take both signs (feature
+   * objectives; presets only, a student file keeps its own graph) */
+  signedFeatures?: boolean;
 }
 
 /** Graph outputs are `logits` [B, classes] and `features` [B, D] (the penultimate layer). */

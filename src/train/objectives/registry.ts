@@ -1,7 +1,29 @@
 // Objectives are registered by name (--objective NAME). Each declares what it
 // needs from a batch so the trainer can feed it and refuse what cannot work.
 import type { LossBuilder } from '../step.js';
+import type { Tensor } from '../../graph/ir.js';
 import { UsageError } from '../../errors.js';
+
+/** What an objective may need to know about the two models to build its loss. */
+export interface ObjectiveShapes {
+  classes: number;
+  /** width of the student's pooled `features` */
+  studentFeatures: number;
+  /** the student's last feature map [C, H, W] (its `feature_map` output), when it has one */
+  studentMap?: number[];
+  /** width of the teacher feature tensor (`teacher_features` batch input) */
+  teacherFeatures?: number;
+  /** [C, H, W] when the teacher feature tensor is a flattened map (C-major, as Flatten gives) */
+  teacherMap?: number[];
+}
+
+/** A trainable tensor the objective adds beside the student's (a projection head). */
+export interface AuxParam {
+  name: string;
+  init: Tensor;
+  /** weight decay applies (false for norm scales and biases) */
+  decay: boolean;
+}
 
 export interface ObjectiveNeeds {
   /** hard labels: required, used when present, or ignored */
@@ -20,7 +42,12 @@ export interface Objective {
   /** option defaults, e.g. { alpha: 0.5, temperature: 4 } */
   defaults: Record<string, number>;
   /** the per-sample loss; `hasLabels` tells whether the data has labels */
-  build(options: Record<string, number>, hasLabels: boolean): LossBuilder;
+  build(options: Record<string, number>, hasLabels: boolean, shapes: ObjectiveShapes): LossBuilder;
+  /** extra parameters trained jointly with the student and dropped on export */
+  auxParams?(options: Record<string, number>, shapes: ObjectiveShapes, seed: number): AuxParam[];
+  /** the objective trains the student's features only: a second phase fits its
+   * classifier head to the teacher's logits (KD, same data) so the export classifies */
+  fitsHeadAfter?: boolean;
 }
 
 const OBJECTIVES = new Map<string, Objective>();

@@ -13,6 +13,8 @@ import type { EpChoice } from '../runtime/session.js';
 import { findClassifierOutput, findFeatureTap } from '../graph/surgery.js';
 import { GraphError, UsageError } from '../errors.js';
 import { knnAccuracy, linearCka, linearProbe, oodMetrics } from './feature-metrics.js';
+import { calibration, type CalibrationReport } from './calibration.js';
+import { panelName, writeReliabilityPng, type ReliabilityPanel } from './reliability-plot.js';
 
 export interface ModelOnData {
   runner: TeacherRunner;
@@ -132,8 +134,23 @@ export interface FeatureEvalOptions {
   k?: number;
 }
 
+/** ece, ece_adaptive, mce, nll, brier (prefixed); null where not finite (no samples). */
+function calibrationKeys(c: CalibrationReport, prefix: string): EvalReport {
+  const v = (x: number) => (Number.isNaN(x) ? null : x);
+  return { [`${prefix}ece`]: v(c.ece), [`${prefix}ece_adaptive`]: v(c.eceAdaptive), [`${prefix}mce`]: v(c.mce), [`${prefix}nll`]: v(c.nll), [`${prefix}brier`]: v(c.brier) };
+}
+
+const calibrationPanel = (role: string, file: string, c: CalibrationReport): ReliabilityPanel => ({
+  name: `${role}: ${panelName(file)}`, bins: c.bins, ece: c.ece,
+  subtitle: `top-1 ${(100 * c.accuracy).toFixed(2)}%, ${c.n} samples, MCE ${(100 * c.mce).toFixed(2)}%, NLL ${c.nll.toFixed(4)}`,
+});
+
+/** Evaluate `file` on `data`. With labelled data the report includes the calibration metrics
+ * of eval/calibration.ts (15 bins); `reliability` names a PNG for the reliability diagram
+ * (model, and teacher beside it when given), which needs labels. */
 export async function evaluateModel(file: string, data: EvalData, opts: { teacher?: string; flags: PreprocessFlags; teacherFlags: PreprocessFlags; ep: EpChoice;
-  progress?: (label: string, done: number, total: number) => void; log?: (l: string) => void; features?: FeatureEvalOptions }): Promise<EvalReport> {
+  progress?: (label: string, done: number, total: number) => void; log?: (l: string) => void; features?: FeatureEvalOptions; reliability?: string }): Promise<EvalReport> {
+  if (opts.reliability && !asSource(data).labels) throw new UsageError(`--reliability needs labelled data: ${asSource(data).spec} has no labels`);
   const fo = opts.features;
   const modelFeatures = fo ? fo.model ?? 'features' : undefined;
   const m = await runOnData(file, data, opts.flags, opts.ep, (d, t) => opts.progress?.('model', d, t), opts.log, undefined, modelFeatures);
@@ -148,17 +165,22 @@ export async function evaluateModel(file: string, data: EvalData, opts: { teache
     rep.top1 = topK(m.logits, m.labels, C, 1);
     if (C >= 5) rep.top5 = topK(m.logits, m.labels, C, 5);
   }
+  const cal = m.labels ? calibration(m.logits, m.labels, C) : undefined;
+  if (cal) Object.assign(rep, calibrationKeys(cal, ''));
   rep.params = graphStats(loadModel(file).graph).params;
   rep.file_bytes = fs.statSync(file).size;
   rep.latency_ms_per_sample_b1 = await plainLatency(m, 1, !!fo, opts.ep);
   rep.latency_ms_per_sample_b64 = await plainLatency(m, 64, !!fo, opts.ep);
   let t: ModelOnData | undefined;
+  let teacherCal: CalibrationReport | undefined;
   if (opts.teacher) {
     const teacherFeatures = fo ? teacherTap(opts.teacher, fo.teacher ?? 'auto') : undefined;
     t = await runOnData(opts.teacher, m.src, opts.teacherFlags, opts.ep, (d, n) => opts.progress?.('teacher', d, n), opts.log, undefined, teacherFeatures);
     if (t.runner.numClasses !== C) rep.agreement = null;
     else rep.agreement = agreement(m.logits, t.logits, C);
     if (t.labels) rep.teacher_top1 = topK(t.logits, t.labels, t.runner.numClasses, 1);
+    teacherCal = t.labels ? calibration(t.logits, t.labels, t.runner.numClasses) : undefined;
+    if (teacherCal) Object.assign(rep, calibrationKeys(teacherCal, 'teacher_'));
     rep.teacher_params = graphStats(loadModel(opts.teacher).graph).params;
     rep.teacher_file_bytes = fs.statSync(opts.teacher).size;
     rep.param_ratio = (rep.params as number) / (rep.teacher_params as number);
@@ -183,6 +205,12 @@ export async function evaluateModel(file: string, data: EvalData, opts: { teache
   }
   await t?.runner.release();
   await m.runner.release();
+  if (opts.reliability && cal) {
+    const panels = [calibrationPanel('model', file, cal)];
+    if (opts.teacher && teacherCal) panels.push(calibrationPanel('teacher', opts.teacher, teacherCal));
+    await writeReliabilityPng(opts.reliability, panels, opts.log);
+    rep.reliability_png = opts.reliability;
+  }
   return rep;
 }
 

@@ -4,7 +4,11 @@ import fs from 'node:fs';
 import crypto from 'node:crypto';
 import { readDataset } from '../data/dataset-read.js';
 import { realInputs } from '../graph/surgery.js';
-import { splitDataset, sampleSize, type Dataset } from '../data/dataset.js';
+import { splitDataset, sampleSize, classCount, type Dataset } from '../data/dataset.js';
+import { corruptLabels } from '../data/label-noise.js';
+import { almSetup } from './alm-setup.js';
+import { openOnlineTeacher, withOnlineTeacher } from './online.js';
+import path from 'node:path';
 import { defaultPreprocessing, preprocessingFor, toModelInput, type Preprocessing, type PreprocessFlags } from '../data/preprocess.js';
 import { TeacherRunner } from '../runtime/teacher.js';
 import { buildStudent, isStudentFile } from '../graph/zoo/index.js';
@@ -24,7 +28,7 @@ import { Rng } from '../util/rng.js';
 import { offlineTeacher } from './offline-labels.js';
 import { findClassifierOutput } from '../graph/surgery.js';
 import { featureRows, resolveFeatureTap, type FeatureTap } from './teacher-features.js';
-import { fitHead, headModel, ridgeStart } from './head-fit.js';
+import { fitClassifierHead, HEAD_EPOCHS } from './head-fit.js';
 import { mappingReport } from './mapping-report.js';
 import type { ObjectiveShapes } from './objectives/index.js';
 import type { TrainableModel } from './step.js';
@@ -54,6 +58,17 @@ export interface DistillConfig {
   clipNorm?: number;
   seed: number;
   augment: 'auto' | 'on' | 'off';
+  /** more teachers (objectives that mix several, e.g. alm) */
+  extraTeachers?: string[];
+  /** train the teacher alongside the student (bdkd --online, dml): --teacher is a float
+   * .onnx file (fine-tuned) or a student preset (from scratch, sized by teacherWidth/Depth) */
+  online?: boolean;
+  teacherWidth?: number;
+  teacherDepth?: number;
+  /** the online teacher's learning rate as a multiple of --lr (default 0.1 for a file: fine-tuning; 1 for a preset) */
+  teacherLrScale?: number;
+  /** corrupt this fraction of the training labels (seeded; validation stays clean) */
+  labelNoise?: number;
   /** feature objectives: the teacher tensor to match (`auto`: the classifier's input) */
   features?: string;
   /** feature objectives: epochs of the classifier-head fit that follows */
@@ -80,18 +95,35 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const objective = getObjective(cfg.objective);
   const objOpts = resolveOptions(objective, cfg.objectiveOptions);
   const optimizer = createOptimizer(cfg.optimizer, { weightDecay: cfg.weightDecay });
+  // refusals that need no data come before the data is read
+  if (objective.online === 'only' && !cfg.online) throw new UsageError(`objective '${cfg.objective}' trains teacher and student together`, 'add --online');
+  if (cfg.online && !objective.online) throw new UsageError(`objective '${cfg.objective}' has no online mode`, 'use --objective bdkd or dml with --online');
+  if (cfg.online && (cfg.labels || cfg.augment === 'on')) throw new UsageError('--online trains the teacher on the same batches: it takes no --labels store and no --augment on', 'leave them out');
   const read = async (spec: string) => {
     const d = await readDataset(spec, dataReadOptions(cfg));
     if (d.failed.length) log.info(`${spec}: ${d.failed.length} unreadable samples left out (first: ${d.failed[0].id}: ${d.failed[0].reason})`);
     return d;
   };
   const all = await read(cfg.data);
-  const { train: trainSet, val: valSet } = cfg.val ? { train: all, val: await read(cfg.val) } : splitDataset(all, cfg.valSplit, shuffled(all.n, cfg.seed));
+  const split = cfg.val ? { train: all, val: await read(cfg.val) } : splitDataset(all, cfg.valSplit, shuffled(all.n, cfg.seed));
+  const valSet = split.val;
+  // label noise is added after the validation split is held out, to training labels only
+  const noise = cfg.labelNoise ? noisyLabels(split.train, cfg.labelNoise, cfg.seed) : undefined;
+  const trainSet = noise ? { ...split.train, labels: noise.labels } : split.train;
+  if (noise) log.info(`--label-noise ${cfg.labelNoise}: ${noise.count} of ${trainSet.n} training labels replaced by another class (seed ${cfg.seed}); validation labels untouched`);
   const hasLabels = !!trainSet.labels;
+  if ((cfg.extraTeachers?.length ?? 0) > 0 && !objective.multiTeacher) {
+    throw new UsageError(`objective '${cfg.objective}' takes one teacher, ${1 + cfg.extraTeachers!.length} were given`, 'use --objective alm for several teachers, or give one --teacher');
+  }
+  if (objective.metaLearnsWeights && cfg.augment === 'on') {
+    throw new UsageError(`objective '${cfg.objective}' meta-learns per-sample weights from teacher logits computed once per sample, so it cannot use --augment on`, 'use --augment off (or auto)');
+  }
   if (objective.needs.labels === 'required' && !hasLabels) {
     throw new UsageError(`objective '${cfg.objective}' needs labels, and '${cfg.data}' has none`, 'use a labelled data set, or --objective kd for label-free distillation');
   }
   if (objective.needs.teacherLogits && !cfg.teacher) throw new UsageError(`objective '${cfg.objective}' needs a teacher`, 'pass --teacher T.onnx');
+  // an online teacher given as a preset name is built, not loaded
+  const presetTeacher = !!cfg.online && !!cfg.teacher && !isStudentFile(cfg.teacher);
 
   const featureObjective = objective.needs.teacherFeatures;
   if (featureObjective && !cfg.teacher) throw new UsageError(`objective '${cfg.objective}' needs a teacher`, 'pass --teacher T.onnx');
@@ -99,7 +131,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     throw new UsageError(`objective '${cfg.objective}' matches teacher features computed once per sample, so it cannot use --augment on`, 'use --augment off (or auto)');
   }
   if (featureObjective && cfg.labels) throw new UsageError(`objective '${cfg.objective}' runs the teacher for its features; --labels stores hold logits only`, 'leave out --labels');
-  const augment = !featureObjective && (cfg.augment === 'on' || (cfg.augment === 'auto' && trainSet.shape[0] === 3)) ? { cropPad: 4, flip: true } : undefined;
+  const augment = !featureObjective && !objective.metaLearnsWeights && !cfg.online && (cfg.augment === 'on' || (cfg.augment === 'auto' && trainSet.shape[0] === 3)) ? { cropPad: 4, flip: true } : undefined;
   const offline = cfg.labels && cfg.teacher && objective.needs.teacherLogits
     ? await offlineTeacher({ labels: cfg.labels, teacher: cfg.teacher, data: cfg.data, val: cfg.val, preprocessing: cfg.preprocessing, augment: !!augment }, trainSet, valSet, log.info)
     : undefined;
@@ -107,7 +139,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const tap: FeatureTap | undefined = featureObjective
     ? (() => { const m = loadModel(cfg.teacher!); return resolveFeatureTap(m, findClassifierOutput(m).name, cfg.features ?? 'auto'); })()
     : undefined;
-  const teacher = cfg.teacher && !offline ? await TeacherRunner.open(cfg.teacher, { ep: cfg.ep, onLog: log.info, features: tap ? [tap.name] : [] }) : undefined;
+  const teacher = cfg.teacher && !offline && !presetTeacher ? await TeacherRunner.open(cfg.teacher, { ep: cfg.ep, onLog: log.info, features: tap ? [tap.name] : [] }) : undefined;
   const classes = offline ? offline.classes : teacher ? teacher.numClasses : (trainSet.classes ?? 0);
   const labelClasses = Math.max(trainSet.classes ?? 0, valSet.classes ?? 0);
   if ((teacher || offline) && labelClasses > classes) {
@@ -117,7 +149,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const studentPrep: Preprocessing = { ...defaultPreprocessing(trainSet.shape), ...pick(teacherPrep), ...jpegDecoderOf(cfg.preprocessing), layout: 'NCHW', dtype: 'float32', size: trainSet.shape };
   // a student file's hash joins the config (only then, so preset runs keep their config hash): --resume refuses an edited file
   const studentFile = isStudentFile(cfg.student) && fs.existsSync(cfg.student) ? { studentSha256: sha256(cfg.student) } : {};
-  const config = { ...cfg, ...(tap ? { features: tap.name, headEpochs: cfg.headEpochs ?? HEAD_EPOCHS, signedFeatures: true } : {}), objectiveOptions: objOpts, optimizerHyper: optimizer.hyper, teacherSha256: offline ? offline.teacherSha256 : teacher ? sha256(cfg.teacher!) : null,
+  const config = { ...cfg, ...(tap ? { features: tap.name, headEpochs: cfg.headEpochs ?? HEAD_EPOCHS, signedFeatures: true } : {}), ...(cfg.extraTeachers?.length ? { extraTeacherSha256: cfg.extraTeachers.map(sha256) } : {}), objectiveOptions: objOpts, optimizerHyper: optimizer.hyper, teacherSha256: offline ? offline.teacherSha256 : teacher ? sha256(cfg.teacher!) : presetTeacher ? `preset:${cfg.teacher}` : null,
     teacherPreprocessing: teacherPrep ?? null, studentPreprocessing: studentPrep, classes, ...studentFile,
     ...(offline ? { labelStoreFingerprint: offline.storeFingerprint } : {}) };
   // refuse a folder holding another run, and build the student (an unknown preset is a
@@ -132,15 +164,15 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const studentInputs = (d: Dataset) => toModelInput(d.pixels, d.n, d.shape, studentPrep).data as Float32Array;
   const trainX = studentInputs(trainSet), valX = studentInputs(valSet);
   let featureWidth = 0;
-  const teacherOn = async (d: Dataset, label: string, withFeatures: boolean) => {
-    if (!teacher) return undefined;
+  const teacherOn = async (d: Dataset, label: string, withFeatures: boolean, runner = teacher) => {
+    if (!runner) return undefined;
     const logits = new Float32Array(d.n * classes);
     let features: Float32Array | undefined;
     const B = 256, size = sampleSize(d);
     for (let s = 0; s < d.n; s += B) {
       const n = Math.min(B, d.n - s);
       const t = toModelInput(d.pixels.subarray(s * size, (s + n) * size), n, d.shape, teacherPrep!);
-      const out = await teacher.run(t);
+      const out = await runner.run(t);
       logits.set(out.logits, s * classes);
       if (withFeatures && tap) {
         const f = featureRows(out.features![tap.name]);
@@ -152,20 +184,31 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     }
     return { logits, features };
   };
-  const valTeacher = offline ? offline.valTeacher : (await teacherOn(valSet, 'teacher on validation', false))?.logits;
-  const wantTrainTeacher = !augment && (objective.needs.teacherLogits || featureObjective);
+  const valTeacher = offline ? offline.valTeacher : cfg.online ? undefined : (await teacherOn(valSet, 'teacher on validation', false))?.logits;
+  const wantTrainTeacher = !augment && !cfg.online && (objective.needs.teacherLogits || featureObjective);
   const trainRun = offline ? undefined : wantTrainTeacher ? await teacherOn(trainSet, 'teacher on training data', featureObjective) : undefined;
   const trainTeacher = offline ? offline.trainTeacher : trainRun?.logits;
   const teacherFeatures = trainRun?.features ? { rows: trainRun.features, width: featureWidth } : undefined;
+  const extraTeacherLogits: Float32Array[] = [];
+  for (const [i, file] of (cfg.extraTeachers ?? []).entries()) {
+    const runner = await TeacherRunner.open(file, { ep: cfg.ep, onLog: log.info });
+    if (runner.numClasses !== classes) throw new UsageError(`teacher ${file} predicts ${runner.numClasses} classes, the first teacher ${classes}`, 'give teachers of the same classes');
+    extraTeacherLogits.push((await teacherOn(trainSet, `teacher ${i + 2} on training data`, false, runner))!.logits);
+    await runner.release();
+  }
 
   const shapes: ObjectiveShapes = {
     classes, studentFeatures: model.graph.outputs.find((v) => v.name === 'features')?.shape?.[1] as number,
     studentMap: (model.graph.outputs.find((v) => v.name === 'feature_map')?.shape?.slice(1) as number[] | undefined),
-    teacherFeatures: teacherFeatures?.width, teacherMap: tap?.map,
+    teacherFeatures: teacherFeatures?.width, teacherMap: tap?.map, teachers: 1 + extraTeacherLogits.length, online: !!cfg.online,
   };
   if (featureObjective && !shapes.studentFeatures) throw new UsageError(`student '${cfg.student}' has no features output`, 'use a student preset, or a student file whose classifier is a Gemm/MatMul');
   const loss = objective.build(objOpts, hasLabels, shapes);
   withAuxParams(model, objective.auxParams?.(objOpts, shapes, cfg.seed) ?? []);
+  const onlineTeacher = cfg.online ? await openOnlineTeacher({ teacher: cfg.teacher!, inputShape: trainSet.shape, numClasses: classes, seed: cfg.seed,
+    width: cfg.teacherWidth, depth: cfg.teacherDepth }, cfg.batch, cfg.ep) : undefined;
+  const trainModel = onlineTeacher ? withOnlineTeacher(model, onlineTeacher.train, cfg.teacherLrScale ?? (presetTeacher ? 1 : 0.1)) : model;
+  if (onlineTeacher) log.info(`online teacher ${cfg.teacher}: ${onlineTeacher.params.toLocaleString()} parameters, trained with the student`);
   const online = augment && teacher && objective.needs.teacherLogits ? async (x: Float32Array, n: number) => {
     // augmented student inputs are normalised pixels: undo the normalisation for the teacher
     const pixels = unnormalise(x, n, trainSet.shape, studentPrep);
@@ -176,7 +219,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   const stats = graphStats(buildStudent(cfg.student, { ...sOpts, batch: 1, mode: 'eval' }).graph);
   log.info(`student ${cfg.student}: ${stats.params.toLocaleString()} parameters, ${(stats.flops / 1e6).toFixed(1)} MFLOPs per sample; ${trainSet.n} training, ${valSet.n} validation samples`);
 
-  const trainStep = buildTrainStep({ model, loss, optimizer, clipNorm: cfg.clipNorm, loopSteps: cfg.loopSteps }).model;
+  const trainStep = buildTrainStep({ model: trainModel, loss, optimizer, clipNorm: cfg.clipNorm, loopSteps: cfg.loopSteps }).model;
   const { resumable } = prepareRunDir(cfg.out, config as unknown as Record<string, unknown>, !!opts.resume);
   const resume = opts.resume && resumable ? loadCheckpoint(paths.last) : undefined;
   if (opts.resume) truncateMetrics(paths, resume?.progress.epoch ?? 0); // records past the checkpoint are redone
@@ -189,12 +232,22 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     const m: Record<string, number> = {};
     if (valSet.labels) m.val_top1 = topK(logits, valSet.labels, classes, 1);
     if (valTeacher) m.val_agreement = agreement(logits, valTeacher, classes);
+    if (onlineTeacher) {
+      const t = await onlineTeacher.logits(w, valX, valSet.n);
+      m.val_agreement = agreement(logits, t, classes);
+      if (valSet.labels) m.val_teacher_top1 = topK(t, valSet.labels, classes, 1);
+    }
     return m;
   };
-  const release = async () => { await evaluator.release(); await teacher?.release(); };
-  const result = await train(model, loss, optimizer, {
+  const release = async () => { await evaluator.release(); await teacher?.release(); await onlineTeacher?.release(); };
+  const alm = objective.metaLearnsWeights ? almSetup({
+    options: objOpts, trainSet, trainX, valSet, valX, teacherLogits: [trainTeacher!, ...extraTeacherLogits], classes, evalModel,
+    corrupted: noise?.corrupted, ep: cfg.ep, log: log.info, record: (r) => appendMetrics(paths, r), progress: log.progress,
+  }) : undefined;
+  const result = await train(trainModel, loss, optimizer, {
     n: trainSet.n, sampleDims: trainSet.shape, inputs: trainX, labels: trainSet.labels, classes, teacherOnline: online,
-    teacherLogits: objective.needs.teacherLogits ? trainTeacher : undefined, teacherFeatures,
+    teacherLogits: objective.needs.teacherLogits ? trainTeacher : undefined,
+    tables: { ...(teacherFeatures ? { teacher_features: teacherFeatures } : {}), ...alm?.tables },
   }, {
     epochs: cfg.epochs, batch: cfg.batch, loopSteps: cfg.loopSteps, lr: cfg.lr, warmupEpochs: cfg.warmupEpochs, clipNorm: cfg.clipNorm,
     seed: cfg.seed, augment, ep: cfg.ep, configHash: configHash(config as unknown as Record<string, unknown>), lastCheckpoint: paths.last, bestCheckpoint: paths.best,
@@ -208,6 +261,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     onEpoch: (r) => { appendMetrics(paths, { type: 'epoch', ...r }); log.epoch?.(r); },
     onProgress: (done, total, l, sps) => log.progress?.(`epoch`, done, total, `loss ${l.toFixed(4)} ${sps.toFixed(0)} samples/s`),
     shouldStop: opts.shouldStop,
+    ...alm?.hooks,
   }, resume).catch(async (e) => { await release(); throw e; }); // library callers get their sessions back
   if (result.stopped) {
     await release();
@@ -217,7 +271,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
 
   const best = fs.existsSync(paths.best) ? loadCheckpoint(paths.best).values : result.runner.values;
   const weights = new Map(weightNames.map((k) => [k, best.get(k)!]));
-  const phaseTwo: Record<string, number | string> = {};
+  const phaseTwo: Record<string, number | string> = { ...(noise ? { label_noise_count: noise.count } : {}), ...alm?.report() };
   if (objective.fitsHeadAfter) {
     Object.assign(phaseTwo, mappingReport(objective.name, best));
     if (phaseTwo.mapping_sv_max !== undefined) {
@@ -232,7 +286,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     }
     for (const [k, v] of fitted) weights.set(k, v);
   }
-  const final: Record<string, number | string> = { ...(await valMetrics(weights)), best_epoch: result.progress.bestEpoch + 1, ...phaseTwo };
+  const final: Record<string, number | string> = { ...(await valMetrics(onlineTeacher ? new Map([...best, ...weights]) : weights)), best_epoch: result.progress.bestEpoch + 1, ...phaseTwo };
   if (valTeacher && valSet.labels) final.teacher_val_top1 = topK(valTeacher, valSet.labels, classes, 1);
   const exportModel = buildStudent(cfg.student, { ...sOpts, batch: 'N', mode: 'eval' });
   applyWeights(exportModel.graph, weights);
@@ -244,14 +298,25 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     },
   });
   saveModel(student, paths.student);
+  if (onlineTeacher) {
+    onlineTeacher.save(best, path.join(paths.dir, 'teacher.onnx'), { 'onnx_distill.objective': cfg.objective, 'onnx_distill.role': 'online teacher',
+      'onnx_distill.preprocessing': JSON.stringify(studentPrep), 'onnx_distill.classes': String(classes) });
+    final.teacher = path.join(paths.dir, 'teacher.onnx');
+    final.teacher_params = onlineTeacher.params;
+  }
   final.student_params = stats.params;
-  if (teacher || offline) final.teacher_params = graphStats(loadModel(cfg.teacher!).graph).params;
+  if ((teacher || offline) && !onlineTeacher) final.teacher_params = graphStats(loadModel(cfg.teacher!).graph).params;
   appendMetrics(paths, { type: 'final', ...final });
   await release();
   return { runDir: paths.dir, student: paths.student, metrics: final, stopped: false };
 }
 
-const HEAD_EPOCHS = 10;
+
+
+function noisyLabels(d: Dataset, fraction: number, seed: number) {
+  if (!d.labels) throw new UsageError(`--label-noise needs labelled data, and '${d.spec}' has no labels`);
+  return corruptLabels(d.labels, d.classes ?? classCount(d.labels), fraction, seed);
+}
 
 /** Add an objective's own parameters (projection heads) to the trainable model. */
 function withAuxParams(model: TrainableModel, aux: { name: string; init: Tensor; decay: boolean }[]): void {
@@ -260,46 +325,6 @@ function withAuxParams(model: TrainableModel, aux: { name: string; init: Tensor;
     model.graph.initializers.set(p.name, p.init);
     model.params.push(p.name);
     if (!p.decay) (model.noDecay ??= []).push(p.name);
-  }
-}
-
-/** Phase two of a feature objective: fit the student's classifier head to the teacher's
- * logits on frozen features. Returns the fitted head weights, or undefined when stopped. */
-async function fitClassifierHead(evalModel: TrainableModel, weights: Map<string, Tensor>, trainX: Float32Array, nTrain: number,
-  valX: Float32Array, nVal: number, trainTeacher: Float32Array, valTeacher: Float32Array, classes: number, cfg: DistillConfig,
-  paths: ReturnType<typeof checkRunDir>['paths'], config: Record<string, unknown>, log: DistillLog,
-  opts: { resume?: boolean; shouldStop?: () => boolean }): Promise<Map<string, Tensor> | undefined> {
-  const names = [...weights.keys()];
-  const evaluator = await StudentEvaluator.create(evalModel, names, cfg.ep);
-  const features = async (x: Float32Array, n: number) => (await evaluator.run(weights, x, n, ['features'])).features;
-  const trainF = await features(trainX, nTrain), valF = await features(valX, nVal);
-  await evaluator.release();
-  const width = trainF.length / nTrain;
-  const start = new Map([...weights, ...ridgeStart(evalModel.graph, trainF, nTrain, width, trainTeacher, classes)]);
-  const head = headModel(evalModel.graph, start, width, 256);
-  const headEval = headModel(evalModel.graph, start, width, 256);
-  const headPaths = { last: paths.last.replace(/\.safetensors$/, '.head.safetensors'), best: paths.best.replace(/\.safetensors$/, '.head.safetensors') };
-  const resume = opts.resume && fs.existsSync(headPaths.last) ? loadCheckpoint(headPaths.last) : undefined;
-  const headEvaluator = await StudentEvaluator.create(headEval, head.params, cfg.ep);
-  const epochs = cfg.headEpochs ?? HEAD_EPOCHS;
-  log.info(`fitting the classifier head to the teacher's logits on frozen features (${epochs} epochs)`);
-  try {
-    const r = await fitHead(head, { trainFeatures: trainF, trainTeacher, n: nTrain, width, classes }, {
-      epochs, batch: 256, lr: 3e-3, seed: cfg.seed, ep: cfg.ep, configHash: configHash(config), lastCheckpoint: headPaths.last, bestCheckpoint: headPaths.best,
-    }, {
-      validate: async (w) => {
-        const agree = agreement((await headEvaluator.run(w, valF, nVal)).logits, valTeacher, classes);
-        return { score: agree, metrics: { head_val_agreement: agree } };
-      },
-      onEpoch: (rec) => { appendMetrics(paths, { type: 'head_epoch', ...rec }); log.info(`head epoch ${rec.epoch + 1}/${epochs}: loss ${rec.loss.toFixed(4)}, agreement ${(100 * rec.head_val_agreement).toFixed(2)}%`); },
-      onProgress: (done, total, l) => log.progress?.('head', done, total, `loss ${l.toFixed(4)}`),
-      shouldStop: opts.shouldStop,
-    }, resume);
-    if (r.stopped) return undefined;
-    const best = fs.existsSync(headPaths.best) ? loadCheckpoint(headPaths.best).values : r.runner.values;
-    return new Map(head.params.map((p) => [p, best.get(p)!]));
-  } finally {
-    await headEvaluator.release();
   }
 }
 

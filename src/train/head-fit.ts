@@ -15,6 +15,15 @@ import { train, type TrainHooks, type TrainResult } from './trainer.js';
 import type { TrainableModel } from './step.js';
 import type { TrainProgress } from './checkpoint.js';
 import { UsageError } from '../errors.js';
+import fs from 'node:fs';
+import { StudentEvaluator } from './evaluator.js';
+import { loadCheckpoint } from './checkpoint.js';
+import { agreement } from '../eval/metrics.js';
+import { appendMetrics, configHash, type RunPaths } from './run-dir.js';
+import type { DistillConfig, DistillLog } from './distill.js';
+
+/** default epochs of the head fit (`--head-epochs`) */
+export const HEAD_EPOCHS = 10;
 import { attrFloat, attrInt } from '../graph/ir.js';
 import { choleskySolve } from '../util/linalg.js';
 import { tensor } from '../graph/tensor.js';
@@ -134,3 +143,44 @@ export function ridgeStart(graph: Graph, features: Float32Array, n: number, widt
   for (let d = 0; d < width; d++) for (let c = 0; c < classes; c++) wOut[transB ? c * width + d : d * classes + c] = w[d * classes + c];
   return new Map([[params[0], tensor('float32', transB ? [classes, width] : [width, classes], wOut)], [params[1], tensor('float32', [classes], bias)]]);
 }
+
+/** Phase two of a feature objective: fit the student's classifier head to the teacher's
+ * logits on frozen features. Returns the fitted head weights, or undefined when stopped. */
+export async function fitClassifierHead(evalModel: TrainableModel, weights: Map<string, Tensor>, trainX: Float32Array, nTrain: number,
+  valX: Float32Array, nVal: number, trainTeacher: Float32Array, valTeacher: Float32Array, classes: number, cfg: Pick<DistillConfig, 'ep' | 'seed' | 'headEpochs'>,
+  paths: RunPaths, config: Record<string, unknown>, log: DistillLog,
+  opts: { resume?: boolean; shouldStop?: () => boolean }): Promise<Map<string, Tensor> | undefined> {
+  const names = [...weights.keys()];
+  const evaluator = await StudentEvaluator.create(evalModel, names, cfg.ep);
+  const features = async (x: Float32Array, n: number) => (await evaluator.run(weights, x, n, ['features'])).features;
+  const trainF = await features(trainX, nTrain), valF = await features(valX, nVal);
+  await evaluator.release();
+  const width = trainF.length / nTrain;
+  const start = new Map([...weights, ...ridgeStart(evalModel.graph, trainF, nTrain, width, trainTeacher, classes)]);
+  const head = headModel(evalModel.graph, start, width, 256);
+  const headEval = headModel(evalModel.graph, start, width, 256);
+  const headPaths = { last: paths.last.replace(/\.safetensors$/, '.head.safetensors'), best: paths.best.replace(/\.safetensors$/, '.head.safetensors') };
+  const resume = opts.resume && fs.existsSync(headPaths.last) ? loadCheckpoint(headPaths.last) : undefined;
+  const headEvaluator = await StudentEvaluator.create(headEval, head.params, cfg.ep);
+  const epochs = cfg.headEpochs ?? HEAD_EPOCHS;
+  log.info(`fitting the classifier head to the teacher's logits on frozen features (${epochs} epochs)`);
+  try {
+    const r = await fitHead(head, { trainFeatures: trainF, trainTeacher, n: nTrain, width, classes }, {
+      epochs, batch: 256, lr: 3e-3, seed: cfg.seed, ep: cfg.ep, configHash: configHash(config), lastCheckpoint: headPaths.last, bestCheckpoint: headPaths.best,
+    }, {
+      validate: async (w) => {
+        const agree = agreement((await headEvaluator.run(w, valF, nVal)).logits, valTeacher, classes);
+        return { score: agree, metrics: { head_val_agreement: agree } };
+      },
+      onEpoch: (rec) => { appendMetrics(paths, { type: 'head_epoch', ...rec }); log.info(`head epoch ${rec.epoch + 1}/${epochs}: loss ${rec.loss.toFixed(4)}, agreement ${(100 * rec.head_val_agreement).toFixed(2)}%`); },
+      onProgress: (done, total, l) => log.progress?.('head', done, total, `loss ${l.toFixed(4)}`),
+      shouldStop: opts.shouldStop,
+    }, resume);
+    if (r.stopped) return undefined;
+    const best = fs.existsSync(headPaths.best) ? loadCheckpoint(headPaths.best).values : r.runner.values;
+    return new Map(head.params.map((p) => [p, best.get(p)!]));
+  } finally {
+    await headEvaluator.release();
+  }
+}
+

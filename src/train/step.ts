@@ -25,6 +25,8 @@ export interface TrainableModel {
   buffers?: Record<string, string>;
   /** parameters exempt from weight decay (biases, norm scales and shifts) */
   noDecay?: string[];
+  /** learning-rate multipliers by parameter (an online teacher fine-tuned more gently) */
+  lrScale?: Record<string, number>;
 }
 
 export interface LossContext {
@@ -128,7 +130,9 @@ function emitStep(b: Builder, spec: TrainStepSpec, io: StepIO): StepOut {
   const next: StepOut = { params: {}, buffers: {}, state: {}, outputs: out };
   b.scope('optim', () => m.params.forEach((p, i) => {
     const state = Object.fromEntries(spec.optimizer.stateSlots.map((s) => [s, io.state[stateName(s, p)]]));
-    const upd = spec.optimizer.update(o, { param: io.params[p], grad: gradList[i], state, decay: !noDecay.has(p) }, io.lr, io.step);
+    const scale = m.lrScale?.[p];
+    const lr = scale !== undefined && scale !== 1 ? o.mul(io.lr, o.scalar(scale)) : io.lr;
+    const upd = spec.optimizer.update(o, { param: io.params[p], grad: gradList[i], state, decay: !noDecay.has(p) }, lr, io.step);
     next.params[p] = upd.param;
     for (const [s, v] of Object.entries(upd.state)) next.state[stateName(s, p)] = v;
   }));

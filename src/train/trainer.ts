@@ -24,12 +24,16 @@ export interface TrainData {
   labels?: Int32Array;
   /** teacher logits n x classes, when precomputed (no augmentation) */
   teacherLogits?: Float32Array;
-  /** teacher feature rows n x width (feature objectives; never with augmentation) */
-  teacherFeatures?: { rows: Float32Array; width: number };
+  /** more per-sample rows n x width, fed as the batch input of the same name when the
+   * step graph has one: teacher features, more teachers' logits, per-sample loss weights.
+   * Read at each batch, so a table updated between epochs (alm's weights) is seen. */
+  tables?: Record<string, PerSampleTable>;
   /** teacher logits for an augmented batch, when they cannot be precomputed */
   teacherOnline?: (inputs: Float32Array, count: number) => Promise<Float32Array>;
   classes: number;
 }
+
+export interface PerSampleTable { rows: Float32Array; width: number }
 
 export interface TrainOptions {
   epochs: number;
@@ -65,7 +69,14 @@ export interface TrainHooks {
   onProgress?(done: number, total: number, loss: number, samplesPerSecond: number): void;
   /** true when the user asked to stop (Ctrl-C): save and return */
   shouldStop?(): boolean;
+  /** before each epoch's first batch, with the current weights and learning rate (alm's meta-update) */
+  beforeEpoch?(epoch: number, weights: Map<string, Tensor>, lr: number): Promise<void>;
+  /** state outside the step graph kept in the checkpoints (alm's weight table) */
+  extraState?: { save(): Map<string, Tensor>; load(values: Map<string, Tensor>): void };
 }
+
+/** checkpoint name prefix of TrainHooks.extraState tensors */
+const EXTRA = 'extra::';
 
 /** Checkpoint progress plus, for a run stopped mid-epoch, that epoch's loss so far. */
 type ResumableProgress = TrainProgress & { partialEpoch?: { lossSum: number; lossCount: number; seen: number; seconds: number } };
@@ -95,6 +106,7 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
   };
   if (resume) {
     for (const [k, v] of resume.values) if (runnerK.values.has(k)) runnerK.values.set(k, v);
+    hooks.extraState?.load(new Map([...resume.values].filter(([k]) => k.startsWith(EXTRA)).map(([k, v]) => [k.slice(EXTRA.length), v])));
     progress = resume.progress as ResumableProgress;
     runnerK.stepCount = progress.step;
   }
@@ -103,8 +115,11 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
   const tBuf = new Float32Array(K * B * data.classes);
   const yBuf = new BigInt64Array(K * B);
   const mBuf = new Float32Array(K * B);
-  const tf = data.teacherFeatures;
-  const fBuf = new Float32Array(tf ? K * B * tf.width : 0);
+  const tables = Object.entries(data.tables ?? {}).map(([name, t]) => ({ name, ...t, buf: new Float32Array(K * B * t.width) }));
+  const save = (file: string, p: TrainProgress) => {
+    const extra = hooks.extraState?.save() ?? new Map<string, Tensor>();
+    saveCheckpoint(file, extra.size ? new Map([...runnerK.values, ...[...extra].map(([k, v]) => [EXTRA + k, v] as const)]) : runnerK.values, p);
+  };
 
   for (let epoch = progress.epoch; epoch < opt.epochs; epoch++) {
     const epochRng = new Rng(Uint32Array.from(progress.shuffleState));
@@ -117,11 +132,15 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
     const t0 = Date.now() - 1000 * (partial?.seconds ?? 0);
     let lossSum = partial?.lossSum ?? 0, lossCount = partial?.lossCount ?? 0, seen = partial?.seen ?? 0;
     let b = progress.batchInEpoch;
+    if (b === 0 && hooks.beforeEpoch) await hooks.beforeEpoch(epoch, runnerK.weights(), schedule(runnerK.stepCount));
+    // the epoch's hook has changed state the checkpoint saves (alm's table): a stop waits for
+    // the first step, so a resume (which skips the hook mid-epoch) does not run it twice
+    const hookRan = b === 0 && !!hooks.beforeEpoch;
     while (b < batchesPerEpoch) {
-      if (hooks.shouldStop?.()) {
+      if (hooks.shouldStop?.() && !(hookRan && b === 0)) {
         progress = { ...progress, epoch, batchInEpoch: b, augmentState: Array.from(aug.getState()), step: runnerK.stepCount,
           partialEpoch: { lossSum, lossCount, seen, seconds: (Date.now() - t0) / 1000 } };
-        saveCheckpoint(opt.lastCheckpoint, runnerK.values, progress);
+        save(opt.lastCheckpoint, progress);
         return { runner: runnerK, progress, stopped: true };
       }
       // K full batches go through the Loop graph; the tail (and a short last batch) one by one
@@ -141,7 +160,7 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
           else xBuf.set(src, slot * size);
           if (data.labels) yBuf[slot] = BigInt(data.labels[idx]);
           if (data.teacherLogits) tBuf.set(data.teacherLogits.subarray(idx * data.classes, (idx + 1) * data.classes), slot * data.classes);
-          if (tf) fBuf.set(tf.rows.subarray(idx * tf.width, (idx + 1) * tf.width), slot * tf.width);
+          for (const t of tables) t.buf.set(t.rows.subarray(idx * t.width, (idx + 1) * t.width), slot * t.width);
         }
       }
       if (data.teacherOnline) tBuf.set(await data.teacherOnline(xBuf.subarray(0, k * B * size), k * B));
@@ -154,8 +173,8 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
       if (runner.step.data.some((d) => d.name === 'teacher_logits')) {
         feeds.teacher_logits = { dtype: 'float32', dims: [...lead, B, data.classes], data: tBuf.subarray(0, k * B * data.classes) };
       }
-      if (tf && runner.step.data.some((d) => d.name === 'teacher_features')) {
-        feeds.teacher_features = { dtype: 'float32', dims: [...lead, B, tf.width], data: fBuf.subarray(0, k * B * tf.width) };
+      for (const t of tables) {
+        if (runner.step.data.some((d) => d.name === t.name)) feeds[t.name] = { dtype: 'float32', dims: [...lead, B, t.width], data: t.buf.subarray(0, k * B * t.width) };
       }
       const lrs = Array.from({ length: k }, (_, j) => schedule(runnerK.stepCount + j));
       const before = new Map(runnerK.values);
@@ -185,9 +204,9 @@ export async function train(model: TrainableModel, loss: LossBuilder, optimizer:
     };
     if (val.score > progress.bestMetric) {
       progress = { ...progress, bestMetric: val.score, bestEpoch: epoch };
-      saveCheckpoint(opt.bestCheckpoint, runnerK.values, progress);
+      save(opt.bestCheckpoint, progress);
     }
-    saveCheckpoint(opt.lastCheckpoint, runnerK.values, progress);
+    save(opt.lastCheckpoint, progress);
     hooks.onEpoch?.({ epoch, step: runnerK.stepCount, loss: lossSum / lossCount, lr: schedule(runnerK.stepCount - 1), seconds,
       samplesPerSecond: seen / seconds, rssMiB: Math.round(process.memoryUsage().rss / 2 ** 20), ...val.metrics });
   }

@@ -12,13 +12,27 @@ import { withPreprocessOptions, preprocessFlags } from '../preprocess-flags.js';
 import { reporter, runCommand, numList } from '../output.js';
 import { UsageError } from '../../errors.js';
 
+/** Every `--teacher` on the command line (alm takes several): the root parser keeps only
+ * the last value of a repeated flag ('duplicate-arguments-array': false, main.ts). */
+function teacherFlags(): string[] {
+  const args = process.argv.slice(2), out: string[] = [];
+  for (let i = 0; i < args.length && args[i] !== '--'; i++) {
+    if (args[i] === '--teacher' && i + 1 < args.length) out.push(args[++i]);
+    else if (args[i].startsWith('--teacher=')) out.push(args[i].slice('--teacher='.length));
+  }
+  return out;
+}
+
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 export const EXAMPLE_TEACHER = path.join(ROOT, 'models', 'mnist-teacher.onnx');
 
 interface Args {
-  teacher?: string; data: string; val?: string; 'val-split': number; labels?: string;
+  teacher?: string | string[]; data: string; 'label-noise'?: number;
+  online: boolean; 'teacher-lr-scale'?: number; 'teacher-width'?: number; 'teacher-depth'?: number;
+  'bd-wf'?: number; 'bd-wr'?: number; 'bd-base'?: number; 'bd-smooth'?: number; 'bd-beta'?: number;
+  'meta-every'?: number; 'meta-start'?: number; 'meta-steps'?: number; 'meta-lr'?: number; 'alm-convex': boolean; val?: string; 'val-split': number; labels?: string;
   student: string; width?: number; depth?: number; objective: string; alpha?: number; temperature?: number;
-  features?: string; 'head-epochs'?: number; 'sim-weight'?: number; 'local-weight'?: number; 'ortho-weight'?: number;
+  features?: string; 'head-epochs'?: number; 'tintem-tokens'?: boolean; 'sim-weight'?: number; 'local-weight'?: number; 'ortho-weight'?: number;
   epochs: number; batch: number; lr: number; optimizer: string; 'weight-decay': number; warmup: number;
   'loop-steps': number; 'clip-norm'?: number; seed: number; augment: 'auto' | 'on' | 'off';
   scale?: number; mean?: string; std?: string; bgr: boolean; resize?: number; crop?: number; ep: 'auto' | 'cuda' | 'cpu';
@@ -29,7 +43,7 @@ export const distillCommand: CommandModule<object, Args> = {
   command: 'distill',
   describe: 'distill a teacher ONNX model into a compact student (no arguments: the embedded MNIST example)',
   builder: (y) => withPreprocessOptions(y)
-    .option('teacher', { type: 'string', describe: 'teacher model (.onnx); default: the example teacher in models/' })
+    .option('teacher', { type: 'string', describe: 'teacher model (.onnx); default: the example teacher in models/. alm takes several: --teacher A.onnx --teacher B.onnx' })
     .option('data', { type: 'string', default: 'mnist', describe: "training data: image folder, IDX image file, .npy, 'mnist'; :START-END takes a slice" })
     .option('val', { type: 'string', describe: 'validation data (default: a split of --data)' })
     .option('val-split', { type: 'number', default: 0.1, describe: 'fraction of --data held out for validation when --val is absent' })
@@ -43,7 +57,23 @@ export const distillCommand: CommandModule<object, Args> = {
     .option('features', { type: 'string', describe: "tintem/proteus: the teacher tensor to match: 'auto' (input of the final classifier Gemm/MatMul, the default) or a tensor name (see `inspect`); a flattened [C,H,W] map gives tintem its tokens" })
     .option('sim-weight', { type: 'number', describe: 'tintem: weight of the similarity-structure (KL) terms that train the teacher mapping (default 1)' })
     .option('local-weight', { type: 'number', describe: 'tintem: weight of the per-sample token terms relative to the global ones (default 1; 0 leaves them out)' })
+    .option('tintem-tokens', { type: 'boolean', describe: "tintem: use a flattened [C,H,W] teacher map's positions as tokens (default); --no-tintem-tokens treats the whole tensor as one global feature" })
     .option('ortho-weight', { type: 'number', describe: 'tintem: weight of an explicit orthogonality penalty on the mapping (default 0, as in the paper)' })
+    .option('online', { type: 'boolean', default: false, describe: 'bdkd, dml: train the teacher together with the student; --teacher is a float .onnx (fine-tuned from its weights) or a preset name (trained from scratch); both are exported (student.onnx, teacher.onnx)' })
+    .option('teacher-lr-scale', { type: 'number', describe: "--online: the teacher's learning rate as a multiple of --lr (default 0.1 for a .onnx teacher, which is fine-tuned; 1 for a preset)" })
+    .option('teacher-width', { type: 'number', describe: '--online with a preset teacher: its base width' })
+    .option('teacher-depth', { type: 'number', describe: '--online with a preset teacher: its depth' })
+    .option('bd-wf', { type: 'number', describe: 'bdkd: weight of KL(teacher||student) where the student is more confident than the teacher (default 2)' })
+    .option('bd-wr', { type: 'number', describe: 'bdkd: weight of KL(student||teacher) where the student is less confident (default 2)' })
+    .option('bd-base', { type: 'number', describe: 'bdkd: weight of the divergence not favoured (default 1; 0 = a pure switch)' })
+    .option('bd-smooth', { type: 'number', describe: 'bdkd: 0 = hard switch on the entropy gap (default); > 0 = sigmoid(gap / this), in nats' })
+    .option('bd-beta', { type: 'number', describe: 'bdkd --online: weight of the teacher\'s KL(teacher||student) regulariser (default 1)' })
+    .option('label-noise', { type: 'number', describe: 'replace this fraction of the training labels by another class, uniformly (seeded by --seed; validation stays clean): noisy-label experiments' })
+    .option('meta-every', { type: 'number', describe: 'alm: meta-update the per-sample weights every N epochs (default 1)' })
+    .option('meta-start', { type: 'number', describe: 'alm: first meta-update before this epoch, 0-based (default 1: after one epoch)' })
+    .option('meta-steps', { type: 'number', describe: 'alm: meta-gradient steps per training batch in a meta-update (default 5)' })
+    .option('meta-lr', { type: 'number', describe: 'alm: change of a weight per meta step, in units of the batch RMS meta-gradient (default 0.1)' })
+    .option('alm-convex', { type: 'boolean', default: false, describe: 'alm: the first version\'s convex mix, weights (1 - lambda, lambda) with lambda in [0, 1], instead of free weights in [0, 2]' })
     .option('head-epochs', { type: 'number', describe: 'tintem/proteus: epochs of the classifier-head fit to the teacher logits that follows (default 10)' })
     .option('epochs', { type: 'number', default: 5 })
     .option('batch', { type: 'number', default: 128 })
@@ -65,13 +95,19 @@ export const distillCommand: CommandModule<object, Args> = {
     const a = withConfigFile(argv);
     const rep = reporter(a.json, a.quiet);
     // the example teacher is the default wherever a teacher is wanted; `ce` trains without one
-    const teacher = a.teacher ?? (a.objective === 'ce' ? null : EXAMPLE_TEACHER);
+    const repeated = teacherFlags();
+    const teachers = a.teacher === undefined ? [] : repeated.length > 1 ? repeated : [a.teacher].flat();
+    const teacher = teachers[0] ?? (a.objective === 'ce' ? null : EXAMPLE_TEACHER);
     if (teacher && !a.teacher && !fs.existsSync(teacher)) throw new UsageError(`the example teacher ${teacher} is missing`, 'run `npm run make:example-teacher`, or pass --teacher');
     const cfg: DistillConfig = {
-      teacher, ...(a.labels ? { labels: path.resolve(a.labels) } : {}), data: a.data, val: a.val ?? null, valSplit: a['val-split'],
+      teacher, ...(teachers.length > 1 ? { extraTeachers: teachers.slice(1).map((t) => path.resolve(t)) } : {}),
+      ...(a['label-noise'] ? { labelNoise: a['label-noise'] } : {}),
+      ...(a.online ? { online: true, teacherWidth: a['teacher-width'], teacherDepth: a['teacher-depth'], teacherLrScale: a['teacher-lr-scale'] } : {}), ...(a.labels ? { labels: path.resolve(a.labels) } : {}), data: a.data, val: a.val ?? null, valSplit: a['val-split'],
       // a student file by absolute path: `export RUNDIR` rebuilds the student from config.json, from any folder
       student: isStudentFile(a.student) ? path.resolve(a.student) : a.student, width: a.width, depth: a.depth,
-      objective: a.objective, objectiveOptions: { alpha: a.alpha, temperature: a.temperature, sim_weight: a['sim-weight'], local_weight: a['local-weight'], ortho_weight: a['ortho-weight'] } as Record<string, number>,
+      objective: a.objective, objectiveOptions: { alpha: a.alpha, temperature: a.temperature, sim_weight: a['sim-weight'], local_weight: a['local-weight'], ortho_weight: a['ortho-weight'], tokens: a['tintem-tokens'] === undefined ? undefined : a['tintem-tokens'] ? 1 : 0,
+        bd_wf: a['bd-wf'], bd_wr: a['bd-wr'], bd_base: a['bd-base'], bd_smooth: a['bd-smooth'], bd_beta: a['bd-beta'],
+        meta_every: a['meta-every'], meta_start: a['meta-start'], meta_steps: a['meta-steps'], meta_lr: a['meta-lr'], convex: a['alm-convex'] ? 1 : undefined } as Record<string, number>,
       ...(a.features ? { features: a.features } : {}), ...(a['head-epochs'] !== undefined ? { headEpochs: a['head-epochs'] } : {}),
       epochs: a.epochs, batch: a.batch, lr: a.lr, optimizer: a.optimizer, weightDecay: a['weight-decay'], warmupEpochs: a.warmup,
       loopSteps: a['loop-steps'], clipNorm: a['clip-norm'], seed: a.seed, augment: a.augment,

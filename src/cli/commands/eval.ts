@@ -2,6 +2,8 @@
 // with the teacher, parameter and file-size ratios, latency per sample. Data streams
 // through a SampleSource, so image folders of any size work. --features adds the
 // representation metrics of eval/feature-metrics.ts (kNN, linear probe, OOD, CKA).
+// Labelled data also gets the calibration metrics of eval/calibration.ts (ECE, adaptive
+// ECE, MCE, NLL, Brier); --reliability FILE.png draws the reliability diagram.
 import type { CommandModule } from 'yargs';
 import { openSource } from '../../data/sources.js';
 import { evaluateModel } from '../../eval/evaluate.js';
@@ -11,15 +13,16 @@ import { JPEG_DECODERS } from '../../data/preprocess.js';
 
 interface Args { model: string; data: string; teacher?: string; scale?: number; mean?: string; std?: string; bgr: boolean; resize?: number; crop?: number; 'jpeg-decoder'?: string;
   'teacher-mean'?: string; 'teacher-std'?: string; ep: 'auto' | 'cuda' | 'cpu'; json: boolean;
-  features: boolean; 'model-features'?: string; 'teacher-features'?: string; train?: string; ood?: string }
+  features: boolean; 'model-features'?: string; 'teacher-features'?: string; train?: string; ood?: string; reliability?: string }
 
 export const evalCommand: CommandModule<object, Args> = {
   command: 'eval',
-  describe: 'evaluate a model on data: top-1/top-5, agreement with a teacher, size and latency',
+  describe: 'evaluate a model on data: top-1/top-5, calibration (ECE, MCE, NLL, Brier), agreement with a teacher, size and latency',
   builder: (y) => y
     .option('model', { type: 'string', demandOption: true, describe: 'model to evaluate (.onnx)' })
     .option('data', { type: 'string', demandOption: true, describe: "data SPEC: image folder, IDX image file, .npy, 'mnist'; :START-END takes a slice" })
     .option('teacher', { type: 'string', describe: 'teacher to compare with (.onnx)' })
+    .option('reliability', { type: 'string', describe: 'labelled data: write a reliability diagram PNG to FILE.png (15 equal-width confidence bins; the model, and with --teacher the teacher beside it); the report gains reliability_png' })
     .option('scale', { type: 'number', describe: 'input pixel multiplier (default 1/255); onnx-distill students record their own' })
     .option('mean', { type: 'string', describe: 'per-channel mean, comma list' })
     .option('std', { type: 'string', describe: 'per-channel std, comma list' })
@@ -45,12 +48,14 @@ export const evalCommand: CommandModule<object, Args> = {
     const needsFeatures = (['model-features', 'teacher-features', 'train', 'ood'] as const).filter((k) => argv[k] !== undefined);
     if (!argv.features && needsFeatures.length) throw new UsageError(`--${needsFeatures[0]} is a feature-metrics flag`, 'add --features');
     if (argv['teacher-features'] !== undefined && !argv.teacher) throw new UsageError('--teacher-features needs --teacher');
+    if (argv.reliability !== undefined && !/\.png$/i.test(argv.reliability)) throw new UsageError(`--reliability ${argv.reliability}: the diagram is a PNG`, 'give a file name ending in .png');
     const data = await openSource(argv.data);
+    if (argv.reliability !== undefined && !data.labels) throw new UsageError(`--reliability needs labelled data: ${argv.data} has no labels`, 'calibration compares confidence with accuracy');
     const features = argv.features ? {
       model: argv['model-features'], teacher: argv['teacher-features'],
       train: argv.train !== undefined ? await openSource(argv.train) : undefined, ood: argv.ood !== undefined ? await openSource(argv.ood) : undefined,
     } : undefined;
-    const r = await evaluateModel(argv.model, data, { teacher: argv.teacher, flags, teacherFlags, ep: argv.ep, progress: rep.progress, log: rep.log, features });
-    rep.result(r, () => Object.entries(r).map(([k, v]) => `${k.padEnd(34)} ${typeof v === 'number' && /top|agreement/.test(k) ? (100 * v).toFixed(2) + '%' : typeof v === 'number' ? +v.toPrecision(4) : v}`).join('\n'));
+    const r = await evaluateModel(argv.model, data, { teacher: argv.teacher, flags, teacherFlags, ep: argv.ep, progress: rep.progress, log: rep.log, features, reliability: argv.reliability });
+    rep.result(r, () => Object.entries(r).map(([k, v]) => `${k.padEnd(34)} ${typeof v === 'number' && /top|agreement|ece|mce/.test(k) ? (100 * v).toFixed(2) + '%' : typeof v === 'number' ? +v.toPrecision(4) : v}`).join('\n'));
   }),
 };

@@ -15,6 +15,10 @@ export interface ObjectiveShapes {
   teacherFeatures?: number;
   /** [C, H, W] when the teacher feature tensor is a flattened map (C-major, as Flatten gives) */
   teacherMap?: number[];
+  /** number of teachers (several --teacher flags; objectives that mix teachers) */
+  teachers?: number;
+  /** the teacher trains alongside (--online): its logits are the model output `teacher_logits` */
+  online?: boolean;
 }
 
 /** A trainable tensor the objective adds beside the student's (a projection head). */
@@ -48,6 +52,12 @@ export interface Objective {
   /** the objective trains the student's features only: a second phase fits its
    * classifier head to the teacher's logits (KD, same data) so the export classifies */
   fitsHeadAfter?: boolean;
+  /** takes several teachers (`--teacher A --teacher B`) */
+  multiTeacher?: boolean;
+  /** learns a per-sample weight table between epochs (alm-run.ts) */
+  metaLearnsWeights?: boolean;
+  /** can train its teacher alongside the student (--online); 'only': needs --online */
+  online?: true | 'only';
 }
 
 const OBJECTIVES = new Map<string, Objective>();

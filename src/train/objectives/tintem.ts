@@ -17,8 +17,9 @@
 // 0 exactly when W's rows are orthogonal with one common length.
 //
 // For a teacher feature tensor that is a flattened [C, H, W] map (`teacherMap`), the
-// tokens are its H*W columns of width C and the pooled feature is their mean; otherwise
-// the tensor is one global feature and the local terms are left out.
+// tokens are its H*W columns of width C and the pooled feature is their mean; otherwise,
+// or with the option `tokens` = 0, the whole tensor is one global feature (h maps its full
+// width) and the local terms are left out.
 import type { LossBuilder, LossContext } from '../step.js';
 import type { AuxParam, ObjectiveShapes } from './registry.js';
 import type { Ops } from '../../graph/ops.js';
@@ -29,8 +30,8 @@ import { TAUS, bilinearMatrix, cosineDistance, localSimilarityKl, similarityKl }
 export const TINTEM_HEAD = 'tintem.h';
 
 /** Teacher token width and grid: the map's channels, else the whole feature vector. */
-export function teacherTokenShape(s: ObjectiveShapes): { width: number; grid?: [number, number] } {
-  if (s.teacherMap) return { width: s.teacherMap[0], grid: [s.teacherMap[1], s.teacherMap[2]] };
+export function teacherTokenShape(s: ObjectiveShapes, useTokens = true): { width: number; grid?: [number, number] } {
+  if (s.teacherMap && useTokens) return { width: s.teacherMap[0], grid: [s.teacherMap[1], s.teacherMap[2]] };
   return { width: s.teacherFeatures! };
 }
 
@@ -64,7 +65,7 @@ export function orthogonalityPenalty(o: Ops, w: string): string {
 }
 
 export function tintemLoss(opts: Record<string, number>, shapes: ObjectiveShapes): LossBuilder {
-  const { width: Ct, grid } = teacherTokenShape(shapes);
+  const { width: Ct, grid } = teacherTokenShape(shapes, opts.tokens !== 0);
   return (c) => {
     const { o, data, outputs, batch } = c;
     const tf = data('teacher_features', 'float32', [batch, shapes.teacherFeatures!]);
@@ -107,6 +108,6 @@ export function tintemLoss(opts: Record<string, number>, shapes: ObjectiveShapes
   };
 }
 
-export function tintemParams(shapes: ObjectiveShapes, seed: number): AuxParam[] {
-  return layerNormLinearParams(TINTEM_HEAD, teacherTokenShape(shapes).width, shapes.studentFeatures, seed);
+export function tintemParams(opts: Record<string, number>, shapes: ObjectiveShapes, seed: number): AuxParam[] {
+  return layerNormLinearParams(TINTEM_HEAD, teacherTokenShape(shapes, opts.tokens !== 0).width, shapes.studentFeatures, seed);
 }

@@ -356,7 +356,7 @@ test('tintem: local_weight 0 drops the local terms; a student map of another wid
 
 test('tintem: registration, defaults, head parameters and their initialisation', async () => {
   const obj = getObjective('tintem');
-  assert.deepEqual(obj.defaults, { sim_weight: 1, local_weight: 1, ortho_weight: 0 });
+  assert.deepEqual(obj.defaults, { sim_weight: 1, local_weight: 1, ortho_weight: 0, tokens: 1 });
   assert.deepEqual(obj.needs, { labels: 'none', teacherLogits: false, teacherFeatures: true });
   assert.equal(obj.fitsHeadAfter, true);
   const shapes: ObjectiveShapes = { classes: 3, studentFeatures: 6, studentMap: [6, 3, 3], teacherFeatures: 20, teacherMap: [5, 2, 2] };
@@ -366,7 +366,7 @@ test('tintem: registration, defaults, head parameters and their initialisation',
   assert.deepEqual(ps.map((p) => [p.name, p.init.dims, p.decay]), [
     ['tintem.h.ln.weight', [5], false], ['tintem.h.ln.bias', [5], false], ['tintem.h.weight', [6, 5], true], ['tintem.h.bias', [6], false],
   ]);
-  assert.deepEqual(tintemParams(shapes, 7).map((p) => Array.from(p.init.data as Float32Array)), ps.map((p) => Array.from(p.init.data as Float32Array)));
+  assert.deepEqual(tintemParams({}, shapes, 7).map((p) => Array.from(p.init.data as Float32Array)), ps.map((p) => Array.from(p.init.data as Float32Array)));
   assert.ok(Array.from(ps[0].init.data as Float32Array).every((v) => v === 1));
   assert.ok(Array.from(ps[1].init.data as Float32Array).every((v) => v === 0));
   const bound = 1 / Math.sqrt(5);
@@ -515,4 +515,19 @@ test('similarityKl at tau 0.01 where Q falls below float32 range: exact value an
     eps: 1e-6,
   });
   t.diagnostic(report(g));
+});
+
+test('tintem tokens 0: a flattened map is one global feature (h maps its full width), no local terms', async () => {
+  const obj = getObjective('tintem');
+  const shapes: ObjectiveShapes = { classes: 3, studentFeatures: 6, studentMap: [6, 3, 3], teacherFeatures: 20, teacherMap: [5, 2, 2] };
+  const opts = resolveOptions(obj, { tokens: 0 });
+  assert.deepEqual(teacherTokenShape(shapes, false), { width: 20 });
+  const ps = obj.auxParams!(opts, shapes, 3);
+  assert.deepEqual(ps.find((p) => p.name === 'tintem.h.weight')!.init.dims, [6, 20]);
+  const r = rng(4), B = 4;
+  const t = (dims: number[]) => tensor('float32', dims, Array.from({ length: dims.reduce((a, d) => a * d, 1) }, () => 2 * r() - 1));
+  const out = await evalLoss(obj.build(opts, false, shapes), { features: t([B, 6]), feature_map: t([B, 6, 3, 3]), logits: t([B, 3]) },
+    { teacher_features: t([B, 20]), mask: tensor('float32', [B], [1, 1, 1, 1]) }, Object.fromEntries(ps.map((p) => [p.name, p.init])));
+  assert.deepEqual(Object.keys(out).sort(), ['cos_global', 'per_sample', 'sim_global']);
+  for (let i = 0; i < B; i++) assert.ok(Math.abs(out.per_sample[i] - (out.cos_global[i] + out.sim_global[0])) < 1e-5);
 });

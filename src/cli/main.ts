@@ -5,7 +5,9 @@ import { distillCommand } from './commands/distill.js';
 import { inspectCommand } from './commands/inspect.js';
 import { exportCommand } from './commands/export.js';
 import { evalCommand } from './commands/eval.js';
+import { doctorCommand } from './commands/doctor.js';
 import { labelCommand } from './commands/label.js';
+import { reportCommand } from './commands/report.js';
 
 await yargs(hideBin(process.argv))
   .scriptName('onnx-distill')
@@ -17,7 +19,9 @@ await yargs(hideBin(process.argv))
   .command(exportCommand)
   .command(evalCommand)
   .command(labelCommand)
-  .demandCommand(1, 'name a command: distill, label, inspect, export or eval (see --help)')
+  .command(reportCommand)
+  .command(doctorCommand)
+  .demandCommand(1, 'name a command: distill, label, inspect, export, eval or doctor (see --help)')
   .strict()
   .recommendCommands()
   .fail((msg, err) => {

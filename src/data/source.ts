@@ -72,7 +72,11 @@ export async function* readAhead(src: SampleSource, prep: Preprocessing, batch: 
   const launch = () => {
     const s = next, e = Math.min(end, s + batch);
     next = e;
-    queue.push(src.read(s, e, prep).then((r) => ({ ...r, start: s, end: e })));
+    const p = src.read(s, e, prep).then((r) => ({ ...r, start: s, end: e }));
+    // a read still queued when the consumer stops (an error on an earlier batch, a break)
+    // must not surface later as an unhandled rejection: its error reaches whoever awaits it
+    p.catch(() => undefined);
+    queue.push(p);
   };
   while (next < end && queue.length < ahead) launch();
   while (queue.length) {

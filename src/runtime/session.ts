@@ -55,16 +55,26 @@ let cudaProbe: { ok: boolean; why: string } | undefined;
  * place. Checking the files first keeps onnxruntime from logging a multi-line load
  * failure on every CPU-only machine, where `--ep auto` is the normal case. */
 function cudaMissing(): string | undefined {
-  if (process.platform !== 'linux' || process.arch !== 'x64') return `no CUDA build of onnxruntime-node for ${process.platform}-${process.arch}`;
+  const st = cudaProviderFiles();
+  if (!st.dir) return `no CUDA build of onnxruntime-node for ${process.platform}-${process.arch}`;
+  const lib = st.files.find((f) => !f.present);
+  if (lib) return `${lib.name} is not installed`;
+  return st.notFound.length ? `${st.notFound.join(', ')} not found on the library path (set LD_LIBRARY_PATH to CUDA 13 and cuDNN 9)` : undefined;
+}
+
+/** Where the CUDA provider's libraries belong, whether they are there, and which of the
+ * libraries it links against `ldd` cannot find. */
+export function cudaProviderFiles(): { dir?: string; files: { name: string; present: boolean }[]; notFound: string[] } {
+  if (process.platform !== 'linux' || process.arch !== 'x64') return { files: [], notFound: [] };
   const pkg = createRequire(import.meta.url).resolve('onnxruntime-node/package.json');
   const dir = path.join(path.dirname(pkg), 'bin', 'napi-v6', 'linux', 'x64');
-  const lib = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].find((f) => !fs.existsSync(path.join(dir, f)));
-  if (lib) return `${lib} is not installed`;
+  const files = ['libonnxruntime_providers_shared.so', 'libonnxruntime_providers_cuda.so'].map((name) => ({ name, present: fs.existsSync(path.join(dir, name)) }));
+  if (!files.every((f) => f.present)) return { dir, files, notFound: [] };
   // the provider is there: are the CUDA libraries it links against? (ldd lists them;
   // onnxruntime itself would only say "Failed to load shared library")
   const ldd = spawnSync('ldd', [path.join(dir, 'libonnxruntime_providers_cuda.so')], { encoding: 'utf8' });
   const notFound = ldd.status === 0 ? [...ldd.stdout.matchAll(/^\s*(\S+) => not found/gm)].map((m) => m[1]) : [];
-  return notFound.length ? `${notFound.join(', ')} not found on the library path (set LD_LIBRARY_PATH to CUDA 13 and cuDNN 9)` : undefined;
+  return { dir, files, notFound };
 }
 
 const CUDA_FIX = 'run `npm run setup:cuda` on a machine with an NVIDIA GPU and CUDA 13 (README, section "GPU"), or use --ep cpu';

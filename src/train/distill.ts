@@ -91,7 +91,9 @@ export interface DistillResult {
   stopped: boolean;
 }
 
-export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resume?: boolean; shouldStop?: () => boolean } = {}): Promise<DistillResult> {
+export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resume?: boolean; shouldStop?: () => boolean;
+  /** write report.html at the end (the CLI's default; not part of the run's config; `onnx-distill report RUNDIR` builds it later) */
+  report?: boolean } = {}): Promise<DistillResult> {
   const objective = getObjective(cfg.objective);
   const objOpts = resolveOptions(objective, cfg.objectiveOptions);
   const optimizer = createOptimizer(cfg.optimizer, { weightDecay: cfg.weightDecay });
@@ -104,8 +106,7 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
     if (d.failed.length) log.info(`${spec}: ${d.failed.length} unreadable samples left out (first: ${d.failed[0].id}: ${d.failed[0].reason})`);
     return d;
   };
-  const all = await read(cfg.data);
-  const split = cfg.val ? { train: all, val: await read(cfg.val) } : splitDataset(all, cfg.valSplit, shuffled(all.n, cfg.seed));
+  const split = await runSplit(cfg, read);
   const valSet = split.val;
   // label noise is added after the validation split is held out, to training labels only
   const noise = cfg.labelNoise ? noisyLabels(split.train, cfg.labelNoise, cfg.seed) : undefined;
@@ -308,6 +309,15 @@ export async function distill(cfg: DistillConfig, log: DistillLog, opts: { resum
   if ((teacher || offline) && !onlineTeacher) final.teacher_params = graphStats(loadModel(cfg.teacher!).graph).params;
   appendMetrics(paths, { type: 'final', ...final });
   await release();
+  if (opts.report) {
+    // the run report is a view of the finished run: its failure is a log line, never a failed run
+    try {
+      const { writeReport } = await import('../report/report.js');
+      log.info(`report: ${(await writeReport(paths.dir, { ep: cfg.ep, log: log.info, progress: log.progress })).file}`);
+    } catch (e) {
+      log.info(`report: not written (${(e as Error).message}); build it with \`onnx-distill report ${paths.dir}\``);
+    }
+  }
   return { runDir: paths.dir, student: paths.student, metrics: final, stopped: false };
 }
 
@@ -328,9 +338,17 @@ function withAuxParams(model: TrainableModel, aux: { name: string; init: Tensor;
   }
 }
 
+/** The training and validation sets of a run: --val, else the seeded --val-split of --data
+ * (the run report re-creates the validation set with this). */
+export async function runSplit(cfg: Pick<DistillConfig, 'data' | 'val' | 'valSplit' | 'seed' | 'teacher' | 'preprocessing'>,
+  read: (spec: string) => Promise<Dataset> = (spec) => readDataset(spec, dataReadOptions(cfg))): Promise<{ train: Dataset; val: Dataset }> {
+  const all = await read(cfg.data);
+  return cfg.val ? { train: all, val: await read(cfg.val) } : splitDataset(all, cfg.valSplit, shuffled(all.n, cfg.seed));
+}
+
 /** How image folders are decoded for training: the geometry flags, else the teacher's
  * input size and channels (IDX, npy and mnist data are read as they are). */
-function dataReadOptions(cfg: DistillConfig): { resize?: number; crop?: number; channels?: 1 | 3; size?: [number, number]; jpegDecoder?: 'jpeg-js' } {
+export function dataReadOptions(cfg: Pick<DistillConfig, 'teacher' | 'preprocessing'>): { resize?: number; crop?: number; channels?: 1 | 3; size?: [number, number]; jpegDecoder?: 'jpeg-js' } {
   const geometry = { resize: cfg.preprocessing.resize, crop: cfg.preprocessing.crop, ...jpegDecoderOf(cfg.preprocessing) };
   if (!cfg.teacher || !fs.existsSync(cfg.teacher)) return geometry;
   const input = realInputs(loadModel(cfg.teacher).graph)[0];

@@ -95,3 +95,17 @@ export function truncateMetrics(paths: RunPaths, keepEpochsBelow: number): void 
     });
   writeFileAtomic(paths.metrics, lines.map((l) => l + '\n').join(''));
 }
+
+/** Put `record` (a {"type":"report"} record of the run report) into metrics.jsonl in place of
+ * any older report record, atomically; other records, and their order, stay (torn lines are dropped). */
+export function replaceReportRecord(paths: RunPaths, record: Record<string, unknown>): void {
+  const lines = fs.existsSync(paths.metrics) ? fs.readFileSync(paths.metrics, 'utf8').split('\n').filter(Boolean) : [];
+  const kept = lines.filter((l) => {
+    try {
+      return (JSON.parse(l) as { type?: string }).type !== record.type;
+    } catch {
+      return false; // a line torn by a killed process
+    }
+  });
+  writeFileAtomic(paths.metrics, [...kept, JSON.stringify(record)].map((l) => l + '\n').join(''));
+}

@@ -36,7 +36,7 @@ interface Args {
   epochs: number; batch: number; lr: number; optimizer: string; 'weight-decay': number; warmup: number;
   'loop-steps': number; 'clip-norm'?: number; seed: number; augment: 'auto' | 'on' | 'off';
   scale?: number; mean?: string; std?: string; bgr: boolean; resize?: number; crop?: number; ep: 'auto' | 'cuda' | 'cpu';
-  out?: string; resume: boolean; config?: string; json: boolean; quiet: boolean;
+  out?: string; resume: boolean; config?: string; json: boolean; quiet: boolean; report: boolean;
 }
 
 export const distillCommand: CommandModule<object, Args> = {
@@ -88,6 +88,7 @@ export const distillCommand: CommandModule<object, Args> = {
     .option('ep', { choices: ['auto', 'cuda', 'cpu'] as const, default: 'auto' as const, describe: 'execution provider' })
     .option('out', { type: 'string', describe: 'run directory (default runs/<timestamp>)' })
     .option('resume', { type: 'boolean', default: false, describe: 'continue the run in --out from its last checkpoint' })
+    .option('report', { type: 'boolean', default: true, describe: 'write report.html into the run folder at the end (--no-report skips it; `onnx-distill report RUNDIR` builds it later)' })
     .option('config', { type: 'string', describe: 'JSON file with any of these options (flags override it)' })
     .option('json', { type: 'boolean', default: false, describe: 'print one JSON object on stdout' })
     .option('quiet', { type: 'boolean', default: false, describe: 'no progress or logs on stderr' }) as never,
@@ -135,7 +136,7 @@ export const distillCommand: CommandModule<object, Args> = {
       epoch: (r) => rep.log(`epoch ${r.epoch + 1}/${cfg.epochs}: loss ${r.loss.toFixed(4)}` +
         (r.val_top1 !== undefined ? `, val top-1 ${(100 * r.val_top1).toFixed(2)}%` : '') +
         (r.val_agreement !== undefined ? `, agreement ${(100 * r.val_agreement).toFixed(2)}%` : '') + `, ${r.seconds.toFixed(1)}s`),
-    }, { resume: a.resume, shouldStop: () => stop });
+    }, { resume: a.resume, shouldStop: () => stop, report: a.report !== false });
     process.off('SIGINT', onSigint);
     if (res.stopped) process.exitCode = 130;
     rep.result({ run: res.runDir, student: res.student, stopped: res.stopped, ...res.metrics }, () => res.stopped
